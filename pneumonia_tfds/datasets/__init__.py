@@ -1,0 +1,1 @@
+"""TFDS dataset folders, one per dataset."""

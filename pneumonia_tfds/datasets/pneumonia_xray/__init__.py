@@ -1,0 +1,1 @@
+"""The pneumonia_xray dataset."""

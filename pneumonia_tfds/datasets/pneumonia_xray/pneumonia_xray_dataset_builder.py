@@ -1,0 +1,279 @@
+"""pneumonia_xray: Kermany, CoronaHack and ieee8023 chest X-rays, merged."""
+
+import dataclasses
+import multiprocessing
+import os
+from typing import Iterator, Optional
+
+from absl import logging
+from etils import epath
+import tensorflow_datasets as tfds
+
+from pneumonia_tfds import images as images_lib
+from pneumonia_tfds import labels
+from pneumonia_tfds import merge
+from pneumonia_tfds import report
+from pneumonia_tfds import splits
+from pneumonia_tfds.sources import coronahack
+from pneumonia_tfds.sources import ieee8023
+from pneumonia_tfds.sources import kermany
+
+# Priority order: the first source holding an image names its example.
+SOURCE_NAMES = (kermany.NAME, ieee8023.NAME, coronahack.NAME)
+
+# Public locations for users with internet. CoronaHack needs a Kaggle login,
+# so it has none; the ieee8023 archive is pinned to the commit the shared data
+# and the mapping tables were checked against.
+DOWNLOAD_URLS = {
+    kermany.NAME: ("https://data.mendeley.com/public-files/datasets/rscbjbr9sj/"
+                   "files/f12eaf6d-6023-432f-acc9-80c9d7393433/file_downloaded"),
+    ieee8023.NAME: ("https://github.com/ieee8023/covid-chestxray-dataset/"
+                    "archive/abe9481d52b5abc782d87b5b2ffa729dad76b821.zip"),
+}
+
+_MANUAL_LAYOUT = """\
+manual_dir/
+  chest_xray/{train,val,test}/{NORMAL,PNEUMONIA}/*.jpeg
+      Kermany et al., "ChestXRay2017.zip" from https://data.mendeley.com/datasets/rscbjbr9sj/2
+      or Kaggle paultimothymooney/chest-xray-pneumonia (unzip; keep the chest_xray folder).
+  coronahack/Chest_xray_Corona_Metadata.csv
+  coronahack/Coronahack-Chest-XRay-Dataset/Coronahack-Chest-XRay-Dataset/{train,test}/*
+      Kaggle praveengovi/coronahack-chest-xraydataset, unzipped into coronahack/.
+  covid-chestxray-dataset/metadata.csv
+  covid-chestxray-dataset/images/*
+      git clone https://github.com/ieee8023/covid-chestxray-dataset
+Any subset works; every source found is merged unless the config names sources.
+"""
+
+
+@dataclasses.dataclass(eq=False)
+class PneumoniaXrayConfig(tfds.core.BuilderConfig):
+  """What changes the stored bytes: image geometry, sources and splits.
+
+  Attributes:
+    image_size: stored side in pixels; None keeps each original resolution.
+    channels: 1 (grayscale) or 3 (RGB).
+    fit: "resize" (stretch to the square) or "pad" (keep aspect, pad black).
+    sources: source names to merge; empty means every source in manual_dir.
+    kermany_folder: folder of the Kermany layout inside manual_dir.
+    include_lateral: keep ieee8023 lateral (L) views besides frontal ones.
+    split_mode: "patient" (seeded, patient-grouped) or "source" (keep the
+      sources' own train/test, carve validation out of train by patient).
+    split_ratios: train/validation/test fractions (by images, per stratum).
+    seed: seed of the patient split.
+  """
+  image_size: Optional[int] = 204
+  channels: int = 1
+  fit: str = "resize"
+  sources: tuple[str, ...] = ()
+  kermany_folder: str = kermany.DEFAULT_FOLDER
+  include_lateral: bool = False
+  split_mode: str = splits.PATIENT_MODE
+  split_ratios: tuple[float, float, float] = (0.7, 0.15, 0.15)
+  seed: int = 0
+
+  def __post_init__(self):
+    if self.channels not in (1, 3):
+      raise ValueError(f"channels must be 1 or 3, got {self.channels}")
+    if self.image_size is not None and self.image_size < 8:
+      raise ValueError(f"image_size must be at least 8, got {self.image_size}")
+    if self.fit not in images_lib.FIT_METHODS:
+      raise ValueError(f"fit must be one of {images_lib.FIT_METHODS}")
+    if self.split_mode not in splits.SPLIT_MODES:
+      raise ValueError(f"split_mode must be one of {splits.SPLIT_MODES}")
+    unknown = set(self.sources) - set(SOURCE_NAMES)
+    if unknown:
+      raise ValueError(f"unknown sources {sorted(unknown)}; known: {SOURCE_NAMES}")
+
+  @property
+  def encoding(self) -> str:
+    # Originals stay lossless; fixed small sizes use JPEG, ~3x smaller and
+    # faster to decode in the input pipeline.
+    return "png" if self.image_size is None else "jpeg"
+
+
+def _config(name: str, description: str, **kwargs) -> PneumoniaXrayConfig:
+  return PneumoniaXrayConfig(name=name, description=description, **kwargs)
+
+
+def _encode_file(task: tuple) -> tuple[str, Optional[bytes], str]:
+  """Worker: (key, path, size, channels, fit, encoding) -> (key, bytes, error)."""
+  key, path, size, channels, fit, encoding = task
+  try:
+    with open(path, "rb") as f:
+      data = f.read()
+    return key, images_lib.process(data, size, channels, fit, encoding), ""
+  except (OSError, images_lib.ImageError) as e:
+    return key, None, f"{os.path.basename(path)}: {e}"
+
+
+class Builder(tfds.core.GeneratorBasedBuilder):
+  """DatasetBuilder for pneumonia_xray."""
+
+  VERSION = tfds.core.Version("1.0.0")
+  RELEASE_NOTES = {"1.0.0": "Initial release."}
+  MANUAL_DOWNLOAD_INSTRUCTIONS = _MANUAL_LAYOUT
+  BUILDER_CONFIGS = [
+      _config("gray_204", "204x204 grayscale, all sources, patient splits."),
+      _config("rgb_204", "204x204 RGB, all sources, patient splits.",
+              channels=3),
+      _config("gray_96", "96x96 grayscale.", image_size=96),
+      _config("gray_224", "224x224 grayscale.", image_size=224),
+      _config("rgb_224", "224x224 RGB.", image_size=224, channels=3),
+      _config("gray_original", "Original resolution, grayscale, PNG.",
+              image_size=None),
+      _config("gray_204_lateral", "204x204 grayscale, lateral views kept.",
+              include_lateral=True),
+      _config("gray_204_source_splits",
+              "204x204 grayscale, the sources' own train/test splits.",
+              split_mode=splits.SOURCE_MODE),
+      _config("small_gray_204",
+              "chest_xray_small (Kermany at 224x224) at 204x204, source splits.",
+              sources=(kermany.NAME,), kermany_folder="chest_xray_small",
+              split_mode=splits.SOURCE_MODE),
+  ]
+  DEFAULT_CONFIG_NAME = "gray_204"
+
+  def __init__(self, *, num_workers: Optional[int] = None,
+               download_missing: bool = False, **kwargs):
+    """Args beyond TFDS's: worker processes for decoding (default: all CPUs),
+    and whether to download public sources missing from manual_dir."""
+    super().__init__(**kwargs)
+    self._num_workers = num_workers or os.cpu_count() or 1
+    self._download_missing = download_missing
+    self._records = []
+    self._images = []
+    self._assignment = {}
+    self._written = []
+    self._decode_errors = {}
+
+  def _info(self) -> tfds.core.DatasetInfo:
+    config = self.builder_config
+    size = config.image_size
+    return self.dataset_info_from_configs(
+        features=tfds.features.FeaturesDict({
+            "image": tfds.features.Image(
+                shape=(size, size, config.channels),
+                encoding_format=config.encoding),
+            "label": tfds.features.ClassLabel(names=labels.LABELS),
+            "pneumonia_type": tfds.features.ClassLabel(
+                names=labels.PNEUMONIA_TYPES),
+            "source": tfds.features.Text(),
+            "sources": tfds.features.Sequence(tfds.features.Text()),
+            "patient_id": tfds.features.Text(),
+            "view": tfds.features.Text(),
+            "file_name": tfds.features.Text(),
+            "file_names": tfds.features.Sequence(tfds.features.Text()),
+            "finding": tfds.features.Text(),
+            "sha256": tfds.features.Text(),
+        }),
+        supervised_keys=("image", "label"),
+        homepage="https://github.com/ieee8023/covid-chestxray-dataset",
+    )
+
+  def _find_sources(self, manual_dir: str, dl_manager) -> dict[str, str]:
+    """Source name -> root folder, for every selected source present."""
+    config = self.builder_config
+    finders = {
+        kermany.NAME: lambda d: kermany.find_root(d, config.kermany_folder),
+        ieee8023.NAME: ieee8023.find_root,
+        coronahack.NAME: coronahack.find_root,
+    }
+    wanted = config.sources or SOURCE_NAMES
+    roots = {}
+    for name in wanted:
+      root = finders[name](manual_dir) if os.path.isdir(manual_dir) else None
+      if root is None and self._download_missing and name in DOWNLOAD_URLS:
+        extracted = os.fspath(dl_manager.download_and_extract(DOWNLOAD_URLS[name]))
+        root = finders[name](extracted) or next(
+            (finders[name](os.path.join(extracted, d))
+             for d in sorted(os.listdir(extracted))
+             if finders[name](os.path.join(extracted, d))), None)
+      if root is not None:
+        roots[name] = root
+      elif config.sources:
+        raise ValueError(
+            f"source {name!r} not found in manual_dir {manual_dir}; "
+            f"expected layout:\n{_MANUAL_LAYOUT}")
+    if not roots:
+      raise ValueError(
+          f"no source found in manual_dir {manual_dir}; expected layout:\n"
+          f"{_MANUAL_LAYOUT}")
+    return roots
+
+  def _split_generators(self, dl_manager: tfds.download.DownloadManager):
+    config = self.builder_config
+    manual_dir = os.fspath(dl_manager.manual_dir)
+    roots = self._find_sources(manual_dir, dl_manager)
+    readers = {
+        kermany.NAME: lambda root: kermany.read_records(root, manual_dir),
+        ieee8023.NAME: lambda root: ieee8023.read_records(
+            root, manual_dir, config.include_lateral),
+        coronahack.NAME: lambda root: coronahack.read_records(root, manual_dir),
+    }
+    self._records = [record for name in SOURCE_NAMES if name in roots
+                     for record in readers[name](roots[name])]
+    self._images = merge.merge(self._records, SOURCE_NAMES, manual_dir)
+    self._assignment = splits.assign(self._images, config.split_mode,
+                                     config.split_ratios, config.seed)
+    logging.info("pneumonia_xray: %d records from %s, %d distinct images, "
+                 "%d to write", len(self._records), sorted(roots),
+                 len(self._images), len(self._assignment))
+    generators = {}
+    for split in splits.SPLITS:
+      members = [image for image in self._images
+                 if self._assignment.get(image.key) == split]
+      if members:
+        generators[split] = self._generate_examples(members, manual_dir)
+      else:
+        logging.warning("pneumonia_xray: split %r has no examples", split)
+    return generators
+
+  def _generate_examples(self, members: list[merge.MergedImage],
+                         manual_dir: str) -> Iterator[tuple[str, dict]]:
+    config = self.builder_config
+    by_key = {image.key: image for image in members}
+    tasks = [(image.key, os.path.join(manual_dir, image.canonical.path),
+              config.image_size, config.channels, config.fit, config.encoding)
+             for image in members]
+    for key, encoded, error in self._map(_encode_file, tasks):
+      if encoded is None:
+        self._decode_errors[key] = error
+        logging.warning("pneumonia_xray: skipping %s: %s", key, error)
+        continue
+      image = by_key[key]
+      self._written.append(key)
+      yield key, {
+          "image": encoded,
+          "label": image.finding.label,
+          "pneumonia_type": image.finding.pneumonia_type,
+          "source": image.canonical.source,
+          "sources": sorted({c.source for c in image.copies}),
+          "patient_id": image.canonical.patient_id,
+          "view": image.view,
+          "file_name": image.canonical.path,
+          "file_names": sorted({c.path for c in image.copies}),
+          "finding": image.canonical.finding_text,
+          "sha256": image.sha256,
+      }
+
+  def _map(self, function, tasks: list) -> Iterator:
+    """Ordered map over a fork pool (decoding is CPU-bound and GIL-bound)."""
+    if self._num_workers <= 1 or len(tasks) < 2 or not hasattr(os, "fork"):
+      yield from map(function, tasks)
+      return
+    context = multiprocessing.get_context("fork")
+    with context.Pool(self._num_workers) as pool:
+      yield from pool.imap(function, tasks, chunksize=4)
+
+  def _download_and_prepare(self, dl_manager, download_config=None):
+    super()._download_and_prepare(dl_manager, download_config)
+    report_rows = report.rows(self._records, self._images, self._assignment,
+                              self._written, self._decode_errors)
+    summary = report.summary(report_rows)
+    # self.data_dir is still the temporary build folder here: the report
+    # becomes visible together with the records, never before.
+    data_dir = epath.Path(self.data_dir)
+    (data_dir / report.REPORT_CSV).write_text(report.to_csv(report_rows))
+    (data_dir / report.SUMMARY_JSON).write_text(report.to_json(summary))
+    print(report.format_table(summary), flush=True)

@@ -1,0 +1,1 @@
+"""One reader per source layout; each yields SourceRecords, never pixels."""
