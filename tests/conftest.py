@@ -1,0 +1,84 @@
+"""Shared fixtures: the real images in ../shared/data and small builds of them.
+
+Set PNEUMONIA_SHARED_DATA to point elsewhere; there is no fallback to fake
+data, since these tests exist to check behaviour on the real files.
+"""
+
+import os
+import pathlib
+import shutil
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+SHARED_DATA = pathlib.Path(
+    os.environ.get("PNEUMONIA_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+# Kept small so that every test module can afford a build of its own.
+TINY_PER_CLASS = {"train": 30, "test": 10}
+TINY_IEEE8023_FILES = 20
+
+
+def _require_shared_data() -> pathlib.Path:
+  if not (SHARED_DATA / "chest_xray").is_dir():
+    raise FileNotFoundError(
+        f"real data not found at {SHARED_DATA}; set PNEUMONIA_SHARED_DATA to "
+        "the folder holding chest_xray/, coronahack/, covid-chestxray-dataset/")
+  return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> pathlib.Path:
+  """../shared/data, read-only: never write into it."""
+  return _require_shared_data()
+
+
+def make_tiny_manual_dir(target: pathlib.Path) -> pathlib.Path:
+  """A manual_dir of real images: a Kermany-layout subset of chest_xray_small
+  (first files by name per class) and the ieee8023 metadata with a few of its
+  frontal images. Files are copied, since links out of a source root are
+  refused by the readers."""
+  shared = _require_shared_data()
+  for split, count in TINY_PER_CLASS.items():
+    for cls in ("NORMAL", "PNEUMONIA"):
+      source = shared / "chest_xray_small" / split / cls
+      destination = target / "chest_xray" / split / cls
+      destination.mkdir(parents=True)
+      for path in sorted(source.iterdir())[:count]:
+        shutil.copyfile(path, destination / path.name)
+  ieee = shared / "covid-chestxray-dataset"
+  (target / "covid-chestxray-dataset" / "images").mkdir(parents=True)
+  shutil.copyfile(ieee / "metadata.csv",
+                  target / "covid-chestxray-dataset" / "metadata.csv")
+  # Every 7th file by name: a spread over findings (COVID-19 among them).
+  for path in sorted((ieee / "images").iterdir())[::7][:TINY_IEEE8023_FILES]:
+    shutil.copyfile(path, target / "covid-chestxray-dataset" / "images" / path.name)
+  return target
+
+
+@pytest.fixture(scope="session")
+def tiny_manual_dir(tmp_path_factory) -> pathlib.Path:
+  return make_tiny_manual_dir(tmp_path_factory.mktemp("tiny_manual"))
+
+
+def build(manual_dir: pathlib.Path, data_dir: pathlib.Path,
+          config: str = "gray_96", **builder_kwargs):
+  """Builds pneumonia_xray/<config> as `tfds build` would; returns the builder."""
+  import tensorflow_datasets as tfds
+  import pneumonia_tfds  # pylint: disable=unused-import  (registers the builder)
+
+  builder = tfds.builder(f"pneumonia_xray/{config}", data_dir=os.fspath(data_dir),
+                         **builder_kwargs)
+  builder.download_and_prepare(
+      download_config=tfds.download.DownloadConfig(
+          manual_dir=os.fspath(manual_dir)))
+  return builder
+
+
+@pytest.fixture(scope="session")
+def tiny_data_dir(tiny_manual_dir, tmp_path_factory) -> pathlib.Path:
+  """data_dir holding pneumonia_xray/gray_96 built from the tiny manual_dir
+  (about 100 real images; train, validation and test all non-empty)."""
+  data_dir = tmp_path_factory.mktemp("tiny_data")
+  build(tiny_manual_dir, data_dir, "gray_96")
+  return data_dir
