@@ -25,6 +25,8 @@ setuptools.setup(
         # without these two.
         "apache-beam==2.77.0",
         "mlcroissant==1.1.1",
+        # tensorflow-datasets 4.9.10 imports it without declaring it.
+        "importlib_resources==7.1.0",
         "etils==1.15.0",
         "numpy==2.4.6",
         "pandas==3.1.1",

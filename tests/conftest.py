@@ -10,6 +10,10 @@ import shutil
 
 import pytest
 
+# Before TensorFlow is first imported: keep its C++ start-up chatter out of
+# test logs.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SHARED_DATA = pathlib.Path(
     os.environ.get("PNEUMONIA_SHARED_DATA", REPO.parent / "shared" / "data"))
