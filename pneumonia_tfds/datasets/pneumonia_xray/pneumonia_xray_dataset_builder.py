@@ -171,7 +171,21 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         homepage="https://github.com/ieee8023/covid-chestxray-dataset",
     )
 
-  def _find_sources(self, manual_dir: str, dl_manager) -> dict[str, str]:
+  def _base_dir(self, dl_manager) -> tuple[str, bool]:
+    """The folder report paths are relative to, and whether it is manual_dir.
+
+    TFDS refuses a missing or empty manual_dir; with download_missing the
+    build goes on from the download folder instead.
+    """
+    try:
+      return os.fspath(dl_manager.manual_dir), True
+    except AssertionError as e:
+      if self._download_missing:
+        return os.fspath(dl_manager.download_dir), False
+      raise ValueError(str(e)) from e
+
+  def _find_sources(self, manual_dir: Optional[str],
+                    dl_manager) -> dict[str, str]:
     """Source name -> root folder, for every selected source present."""
     config = self.builder_config
     finders = {
@@ -182,13 +196,13 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     wanted = config.sources or SOURCE_NAMES
     roots = {}
     for name in wanted:
-      root = finders[name](manual_dir) if os.path.isdir(manual_dir) else None
+      root = finders[name](manual_dir) if manual_dir else None
       if root is None and self._download_missing and name in DOWNLOAD_URLS:
         extracted = os.fspath(dl_manager.download_and_extract(DOWNLOAD_URLS[name]))
-        root = finders[name](extracted) or next(
-            (finders[name](os.path.join(extracted, d))
-             for d in sorted(os.listdir(extracted))
-             if finders[name](os.path.join(extracted, d))), None)
+        # Archives may wrap their content in one more folder.
+        candidates = [extracted] + [os.path.join(extracted, entry)
+                                    for entry in sorted(os.listdir(extracted))]
+        root = next(filter(None, map(finders[name], candidates)), None)
       if root is not None:
         roots[name] = root
       elif config.sources:
@@ -203,17 +217,17 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
   def _split_generators(self, dl_manager: tfds.download.DownloadManager):
     config = self.builder_config
-    manual_dir = os.fspath(dl_manager.manual_dir)
-    roots = self._find_sources(manual_dir, dl_manager)
+    base_dir, is_manual_dir = self._base_dir(dl_manager)
+    roots = self._find_sources(base_dir if is_manual_dir else None, dl_manager)
     readers = {
-        kermany.NAME: lambda root: kermany.read_records(root, manual_dir),
+        kermany.NAME: lambda root: kermany.read_records(root, base_dir),
         ieee8023.NAME: lambda root: ieee8023.read_records(
-            root, manual_dir, config.include_lateral),
-        coronahack.NAME: lambda root: coronahack.read_records(root, manual_dir),
+            root, base_dir, config.include_lateral),
+        coronahack.NAME: lambda root: coronahack.read_records(root, base_dir),
     }
     self._records = [record for name in SOURCE_NAMES if name in roots
                      for record in readers[name](roots[name])]
-    self._images = merge.merge(self._records, SOURCE_NAMES, manual_dir)
+    self._images = merge.merge(self._records, SOURCE_NAMES, base_dir)
     self._assignment = splits.assign(self._images, config.split_mode,
                                      config.split_ratios, config.seed)
     logging.info("pneumonia_xray: %d records from %s, %d distinct images, "
@@ -224,16 +238,16 @@ class Builder(tfds.core.GeneratorBasedBuilder):
       members = [image for image in self._images
                  if self._assignment.get(image.key) == split]
       if members:
-        generators[split] = self._generate_examples(members, manual_dir)
+        generators[split] = self._generate_examples(members, base_dir)
       else:
         logging.warning("pneumonia_xray: split %r has no examples", split)
     return generators
 
   def _generate_examples(self, members: list[merge.MergedImage],
-                         manual_dir: str) -> Iterator[tuple[str, dict]]:
+                         base_dir: str) -> Iterator[tuple[str, dict]]:
     config = self.builder_config
     by_key = {image.key: image for image in members}
-    tasks = [(image.key, os.path.join(manual_dir, image.canonical.path),
+    tasks = [(image.key, os.path.join(base_dir, image.canonical.path),
               config.image_size, config.channels, config.fit, config.encoding)
              for image in members]
     for key, encoded, error in self._map(_encode_file, tasks):
