@@ -38,6 +38,8 @@ setuptools.setup(
     ],
     extras_require={
         "gpu": ["tensorflow[and-cuda]==2.21.0"],
-        "test": ["pytest==9.0.3"],
+        # tfds.testing imports dill, which tensorflow-datasets only pulls in
+        # through its own test extras.
+        "test": ["pytest==9.0.3", "dill==0.4.1"],
     },
 )

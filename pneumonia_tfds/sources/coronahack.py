@@ -50,11 +50,13 @@ def read_records(root: str, manual_dir: str) -> Iterator[records.SourceRecord]:
     finding = labels.coronahack_finding(*(row[c] for c in LABEL_COLUMNS))
     finding_text = "/".join(row[c] for c in LABEL_COLUMNS)
     folder_name = split or ""
-    path = (records.safe_join(os.path.join(image_folder, folder_name),
-                              file_name, root) if split else None)
+    path = records.safe_join(os.path.join(image_folder, folder_name),
+                             file_name, root)
     reason, detail = None, ""
-    if path is None:
-      reason, detail = records.UNSAFE_PATH, f"{row['Dataset_type']}/{file_name}"
+    if split is None:
+      reason, detail, path = records.UNKNOWN_SPLIT, row["Dataset_type"], None
+    elif path is None:
+      reason, detail = records.UNSAFE_PATH, file_name
     elif not os.path.isfile(path):
       reason, detail, path = records.MISSING_FILE, file_name, None
     else:

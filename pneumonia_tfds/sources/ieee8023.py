@@ -50,7 +50,8 @@ def read_records(root: str, manual_dir: str,
     reason, detail = _row_problem(row, views)
     path = None
     if row["folder"].strip() != IMAGE_FOLDER:
-      reason, detail = reason or records.EXCLUDED_FOLDER, row["folder"]
+      if reason is None:
+        reason, detail = records.EXCLUDED_FOLDER, row["folder"]
     else:
       path = records.safe_join(image_folder, file_name, root)
       if path is None:

@@ -19,11 +19,13 @@ NO_METADATA_ROW = "no metadata row"
 UNSAFE_PATH = "unsafe path"
 NOT_A_FILE = "not a regular file"
 HIDDEN_FILE = "hidden file"
+UNKNOWN_SPLIT = "unknown source split"
 
 CONTENT_REASONS = frozenset({EXCLUDED_MODALITY, EXCLUDED_VIEW})
 # Records with these reasons have no bytes to read.
 UNREADABLE_REASONS = frozenset(
-    {MISSING_FILE, UNSAFE_PATH, NOT_A_FILE, HIDDEN_FILE, EXCLUDED_FOLDER})
+    {MISSING_FILE, UNSAFE_PATH, NOT_A_FILE, HIDDEN_FILE, EXCLUDED_FOLDER,
+     UNKNOWN_SPLIT})
 
 
 @dataclasses.dataclass(frozen=True)

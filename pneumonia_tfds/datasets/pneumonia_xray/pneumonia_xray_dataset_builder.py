@@ -144,6 +144,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     self._records = []
     self._images = []
     self._assignment = {}
+    self._groups = {}
     self._written = []
     self._decode_errors = {}
 
@@ -161,6 +162,9 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             "source": tfds.features.Text(),
             "sources": tfds.features.Sequence(tfds.features.Text()),
             "patient_id": tfds.features.Text(),
+            # Patient keys joined through shared images; splits keep a group
+            # whole, and evaluation resamples by it.
+            "patient_group": tfds.features.Text(),
             "view": tfds.features.Text(),
             "file_name": tfds.features.Text(),
             "file_names": tfds.features.Sequence(tfds.features.Text()),
@@ -230,6 +234,8 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     self._images = merge.merge(self._records, SOURCE_NAMES, base_dir)
     self._assignment = splits.assign(self._images, config.split_mode,
                                      config.split_ratios, config.seed)
+    self._groups = splits.patient_groups(
+        [image for image in self._images if image.skip_reason is None])
     logging.info("pneumonia_xray: %d records from %s, %d distinct images, "
                  "%d to write", len(self._records), sorted(roots),
                  len(self._images), len(self._assignment))
@@ -264,6 +270,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
           "source": image.canonical.source,
           "sources": sorted({c.source for c in image.copies}),
           "patient_id": image.canonical.patient_id,
+          "patient_group": self._groups[key],
           "view": image.view,
           "file_name": image.canonical.path,
           "file_names": sorted({c.path for c in image.copies}),
