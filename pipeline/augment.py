@@ -1,0 +1,127 @@
+"""Train-only augmentation of one preprocessed image, deterministic per seed.
+
+Every random draw is a stateless op keyed by the example's seed, so the same
+(image, config, seed) always gives the same output, eagerly or in tf.data.
+Rotation, shift and zoom are composed into one affine transform and sampled
+once (bilinear), so the image is interpolated a single time.
+"""
+
+import dataclasses
+import math
+
+import tensorflow as tf
+
+# Pixels the transform pulls from outside the image repeat the nearest edge:
+# no black wedges that evaluation images never have.
+FILL_MODE = "NEAREST"
+
+
+@dataclasses.dataclass(frozen=True)
+class AugmentConfig:
+  """Ranges of the random changes; 0 (or False) turns one off.
+
+  Attributes:
+    rotation_degrees: rotation drawn from [-r, r] degrees.
+    shift_fraction: shift along each axis drawn from [-s, s] of the side.
+    zoom_fraction: scale drawn from [1 - z, 1 + z] (above 1 zooms in).
+    brightness: delta drawn from [-b, b], added to every pixel.
+    contrast: contrast factor drawn from [1 - c, 1 + c].
+    horizontal_flip: flip left-right with probability 1/2. Off by default:
+      flipping moves the heart to the other side.
+  """
+  rotation_degrees: float = 5.0
+  shift_fraction: float = 0.05
+  zoom_fraction: float = 0.1
+  brightness: float = 0.1
+  contrast: float = 0.1
+  horizontal_flip: bool = False
+
+  def __post_init__(self):
+    limits = {
+        "rotation_degrees": (self.rotation_degrees, 180.0),
+        "shift_fraction": (self.shift_fraction, 1.0),
+        "zoom_fraction": (self.zoom_fraction, 1.0),
+        "brightness": (self.brightness, 1.0),
+        "contrast": (self.contrast, 1.0),
+    }
+    for name, (value, upper) in limits.items():
+      if not 0.0 <= value < upper:
+        raise ValueError(f"{name} must be in [0, {upper}), got {value}")
+    if not isinstance(self.horizontal_flip, bool):
+      raise ValueError(
+          f"horizontal_flip must be a bool, got {self.horizontal_flip!r}")
+
+  @property
+  def has_geometry(self) -> bool:
+    return bool(self.rotation_degrees or self.shift_fraction or
+                self.zoom_fraction)
+
+
+def _symmetric(seed: tf.Tensor, limit: float, shape=()) -> tf.Tensor:
+  return tf.random.stateless_uniform(shape, seed, -limit, limit)
+
+
+def affine_transform(height: tf.Tensor, width: tf.Tensor,
+                     config: AugmentConfig, seed: tf.Tensor) -> tf.Tensor:
+  """The random rotation + shift + zoom as one projective transform row.
+
+  Returns [1, 8] float32 `[a0, a1, a2, b0, b1, b2, 0, 0]` mapping each output
+  pixel (x, y) to the input point it samples, as ImageProjectiveTransformV3
+  expects: input = center + rotate(output - center) / scale - shift.
+  """
+  rotation_seed, shift_seed, zoom_seed = tf.unstack(
+      tf.random.experimental.stateless_split(seed, num=3))
+  angle = _symmetric(rotation_seed, math.radians(config.rotation_degrees))
+  shift = _symmetric(shift_seed, config.shift_fraction, shape=(2,))
+  scale = 1.0 + _symmetric(zoom_seed, config.zoom_fraction)
+  height = tf.cast(height, tf.float32)
+  width = tf.cast(width, tf.float32)
+  center_x, center_y = (width - 1.0) / 2.0, (height - 1.0) / 2.0
+  shift_x, shift_y = shift[0] * width, shift[1] * height
+  cos, sin = tf.cos(angle) / scale, tf.sin(angle) / scale
+  a2 = center_x - cos * center_x + sin * center_y - shift_x
+  b2 = center_y - sin * center_x - cos * center_y - shift_y
+  zero = tf.zeros_like(cos)
+  return tf.reshape(tf.stack([cos, -sin, a2, sin, cos, b2, zero, zero]),
+                    (1, 8))
+
+
+def augment(image: tf.Tensor, config: AugmentConfig,
+            seed: tf.Tensor) -> tf.Tensor:
+  """Randomly transforms a float32 [0, 1] image (H, W, C); same shape, dtype.
+
+  Args:
+    image: float32 image in [0, 1], as `preprocess.to_model_input` makes it.
+    config: the ranges of the random changes.
+    seed: shape [2] integer tensor; the same seed gives the same output.
+
+  Returns:
+    The augmented image, clipped to [0, 1].
+  """
+  image = tf.convert_to_tensor(image)
+  if image.shape.rank != 3:
+    raise ValueError(f"augment takes one (H, W, C) image, got shape "
+                     f"{image.shape}")
+  if image.dtype != tf.float32:
+    raise ValueError(f"augment takes a float32 image, got {image.dtype}")
+  static_shape = image.shape
+  seed = tf.cast(tf.convert_to_tensor(seed), tf.int64)
+  geometry_seed, brightness_seed, contrast_seed, flip_seed = tf.unstack(
+      tf.random.experimental.stateless_split(seed, num=4))
+
+  if config.has_geometry:
+    size = tf.shape(image)[:2]
+    transform = affine_transform(size[0], size[1], config, geometry_seed)
+    image = tf.raw_ops.ImageProjectiveTransformV3(
+        images=image[tf.newaxis], transforms=transform, output_shape=size,
+        fill_value=0.0, interpolation="BILINEAR", fill_mode=FILL_MODE)[0]
+  if config.brightness:
+    image = tf.image.stateless_random_brightness(
+        image, config.brightness, brightness_seed)
+  if config.contrast:
+    image = tf.image.stateless_random_contrast(
+        image, 1.0 - config.contrast, 1.0 + config.contrast, contrast_seed)
+  if config.horizontal_flip:
+    image = tf.image.stateless_random_flip_left_right(image, flip_seed)
+  image = tf.clip_by_value(image, 0.0, 1.0)
+  return tf.ensure_shape(image, static_shape)

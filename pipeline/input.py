@@ -1,0 +1,392 @@
+"""tf.data input pipelines over pneumonia_xray: train, eval, class balance.
+
+make_for_train: read (files shuffled) -> decode + preprocess -> cache ->
+  shuffle [or per-class resampling] -> augment -> batch -> prefetch.
+make_for_eval: read in stored order -> decode + preprocess [-> cache] ->
+  batch -> prefetch; never shuffled or augmented.
+
+Both yield one finite pass per iteration, so a Keras epoch is one pass over the
+split (for balance="resample", about one pass' worth of examples). Random draws
+(shuffles, resampling, augmentation) are seeded from InputConfig.seed: two
+pipelines built from one config give the same sequence of epochs. The image is
+decoded here, after any per-class filtering, never by TFDS; text features are
+not even parsed unless asked for.
+"""
+
+import dataclasses
+import math
+from typing import Optional, Union
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+import pneumonia_tfds  # pylint: disable=unused-import  (registers the builder)
+from pipeline import augment as augment_lib
+from pipeline import preprocess
+
+TARGETS = ("label", "pneumonia_type")
+BALANCE_MODES = ("none", "class_weight", "resample")
+METADATA_KEYS = ("source", "view", "patient_id", "file_name", "label",
+                 "pneumonia_type")
+
+# Purposes folded into config.seed, so no two random streams share a seed.
+_SHUFFLE, _AUGMENT, _SAMPLE, _KEEP = range(1, 5)
+
+
+@dataclasses.dataclass(frozen=True)
+class InputConfig:
+  """What the input pipeline reads and how it feeds the model.
+
+  Attributes:
+    dataset: TFDS name with config, e.g. "pneumonia_xray/gray_204".
+    data_dir: TFDS data_dir (local path or gs://); None for TFDS's default.
+    image_size: square side the model takes; images are resized if the
+      stored size differs.
+    channels: channels the model takes (1 or 3); grayscale is expanded to
+      RGB and RGB reduced to grayscale as needed.
+    target: "label" (normal/pneumonia) or "pneumonia_type" (6 classes).
+    global_batch_size: batch size over all replicas.
+    shuffle_buffer: examples in the shuffle buffer (per class in resample
+      mode); at least the split size for a uniform shuffle.
+    cache: keep preprocessed images in memory after the first pass
+      (float32: image_size**2 * channels * 4 bytes per example).
+    augment: augmentation ranges; None turns augmentation off.
+    balance: "none", "class_weight" (the trainer weights the loss with
+      `class_weights`; the data are unchanged) or "resample" (balanced
+      classes drawn per epoch).
+    seed: seed of every random draw in the pipeline.
+    drop_remainder: drop the last partial batch, for static shapes (TPUs).
+  """
+  dataset: str = "pneumonia_xray/gray_204"
+  data_dir: Optional[str] = None
+  image_size: int = 204
+  channels: int = 1
+  target: str = "label"
+  global_batch_size: int = 32
+  shuffle_buffer: int = 2048
+  cache: bool = True
+  augment: Optional[augment_lib.AugmentConfig] = augment_lib.AugmentConfig()
+  balance: str = "class_weight"
+  seed: int = 0
+  drop_remainder: bool = False
+
+  def __post_init__(self):
+    if not isinstance(self.dataset, str) or not self.dataset:
+      raise ValueError(f"dataset must be a TFDS name such as "
+                       f"'pneumonia_xray/gray_204', got {self.dataset!r}")
+    if self.data_dir is not None and not isinstance(self.data_dir, str):
+      raise ValueError(f"data_dir must be a path string or None, got "
+                       f"{self.data_dir!r}")
+    if not _is_int(self.image_size) or self.image_size < 8:
+      raise ValueError(f"image_size must be an int >= 8, got "
+                       f"{self.image_size!r}")
+    if self.channels not in preprocess.CHANNELS:
+      raise ValueError(f"channels must be one of {preprocess.CHANNELS}, got "
+                       f"{self.channels!r}")
+    if self.target not in TARGETS:
+      raise ValueError(f"target must be one of {TARGETS}, got "
+                       f"{self.target!r}")
+    if not _is_int(self.global_batch_size) or self.global_batch_size < 1:
+      raise ValueError(f"global_batch_size must be an int >= 1, got "
+                       f"{self.global_batch_size!r}")
+    if not _is_int(self.shuffle_buffer) or self.shuffle_buffer < 1:
+      raise ValueError(f"shuffle_buffer must be an int >= 1, got "
+                       f"{self.shuffle_buffer!r}")
+    if not isinstance(self.cache, bool):
+      raise ValueError(f"cache must be a bool, got {self.cache!r}")
+    if (self.augment is not None and
+        not isinstance(self.augment, augment_lib.AugmentConfig)):
+      raise ValueError(f"augment must be an AugmentConfig or None, got "
+                       f"{self.augment!r}")
+    if self.balance not in BALANCE_MODES:
+      raise ValueError(f"balance must be one of {BALANCE_MODES}, got "
+                       f"{self.balance!r}")
+    if not _is_int(self.seed) or self.seed < 0:
+      raise ValueError(f"seed must be an int >= 0, got {self.seed!r}")
+    if not isinstance(self.drop_remainder, bool):
+      raise ValueError(f"drop_remainder must be a bool, got "
+                       f"{self.drop_remainder!r}")
+
+
+def _is_int(value) -> bool:
+  return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _builder(config: InputConfig) -> tfds.core.DatasetBuilder:
+  # Not memoized: a builder made before the data exist keeps empty splits.
+  return tfds.builder(config.dataset, data_dir=config.data_dir)
+
+
+def _num_classes(builder: tfds.core.DatasetBuilder, target: str) -> int:
+  return builder.info.features[target].num_classes
+
+
+def num_classes(config: InputConfig) -> int:
+  """Number of classes of config.target (2 for label, 6 for pneumonia_type)."""
+  return _num_classes(_builder(config), config.target)
+
+
+def class_names(config: InputConfig) -> list[str]:
+  """Class names of config.target, in class-id order."""
+  return list(_builder(config).info.features[config.target].names)
+
+
+def _seed(config: InputConfig, purpose: int, *more: int) -> int:
+  """A 32-bit seed derived from config.seed, a purpose and e.g. a shard id."""
+  state = np.random.SeedSequence([config.seed, purpose, *more])
+  return int(state.generate_state(1)[0])
+
+
+def _shard(builder: tfds.core.DatasetBuilder, split: str,
+           input_context: Optional[tf.distribute.InputContext]
+           ) -> tuple[Union[str, tfds.typing.SplitArg],
+                      Optional[tf.distribute.InputContext]]:
+  """This input pipeline's part of `split`: (split to read, ReadConfig context).
+
+  With at least as many files as input pipelines, TFDS gives each pipeline
+  whole files (ReadConfig.input_context). With fewer, that raises, and TFDS's
+  documented alternative is the subsplit API: tfds.even_splits gives each
+  pipeline a disjoint range of examples (sizes differ by at most one).
+  """
+  if input_context is None or input_context.num_input_pipelines <= 1:
+    return split, None
+  pipelines = input_context.num_input_pipelines
+  if builder.info.splits[split].num_shards >= pipelines:
+    return split, input_context
+  return tfds.even_splits(split, n=pipelines)[
+      input_context.input_pipeline_id], None
+
+
+def _read(builder: tfds.core.DatasetBuilder, split, read_context,
+          features: tuple[str, ...], shuffle_files: bool,
+          seed: Optional[int]) -> tf.data.Dataset:
+  """Examples with only `features` parsed, the image left encoded."""
+  decoders = tfds.decode.PartialDecoding(
+      {name: True for name in features},
+      decoders={"image": tfds.decode.SkipDecoding()}
+      if "image" in features else None)
+  read_config = tfds.ReadConfig(
+      shuffle_seed=seed, input_context=read_context, try_autocache=False,
+      skip_prefetch=True)
+  return builder.as_dataset(split=split, shuffle_files=shuffle_files,
+                            decoders=decoders, read_config=read_config)
+
+
+def _decode_fn(builder: tfds.core.DatasetBuilder, config: InputConfig,
+               with_metadata: bool = False):
+  """example dict -> (image, target[, metadata]): decode + to_model_input."""
+  image_feature = builder.info.features["image"]
+
+  def decode(example):
+    image = image_feature.decode_example(example["image"])
+    image = preprocess.to_model_input(image, config.image_size,
+                                      config.channels)
+    target = tf.cast(example[config.target], tf.int32)
+    if not with_metadata:
+      return image, target
+    metadata = {key: example[key] for key in METADATA_KEYS}
+    for key in ("label", "pneumonia_type"):
+      metadata[key] = tf.cast(metadata[key], tf.int32)
+    return image, target, metadata
+
+  return decode
+
+
+def _per_replica_batch_size(
+    config: InputConfig,
+    input_context: Optional[tf.distribute.InputContext]) -> int:
+  if input_context is None:
+    return config.global_batch_size
+  return input_context.get_per_replica_batch_size(config.global_batch_size)
+
+
+def _finish(dataset: tf.data.Dataset, config: InputConfig,
+            input_context) -> tf.data.Dataset:
+  batch_size = _per_replica_batch_size(config, input_context)
+  dataset = dataset.batch(batch_size, drop_remainder=config.drop_remainder,
+                          num_parallel_calls=tf.data.AUTOTUNE)
+  return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def _random_seeds(seed: int) -> tf.data.Dataset:
+  """An endless stream of shape-[2] int64 seeds, new ones every epoch."""
+  return tf.data.Dataset.random(
+      seed=seed, rerandomize_each_iteration=True).batch(2)
+
+
+def _augmented(dataset: tf.data.Dataset, config: InputConfig,
+               pipeline_id: int) -> tf.data.Dataset:
+  augment_config = config.augment
+  seeds = _random_seeds(_seed(config, _AUGMENT, pipeline_id))
+
+  def apply(example, seed):
+    image, target = example
+    return augment_lib.augment(image, augment_config, seed), target
+
+  return tf.data.Dataset.zip(dataset, seeds).map(
+      apply, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def _count_targets(dataset: tf.data.Dataset, target: str,
+                   classes: int) -> np.ndarray:
+  counts = np.zeros(classes, np.int64)
+  for batch in tfds.as_numpy(dataset.batch(4096)):
+    counts += np.bincount(batch[target], minlength=classes)
+  return counts
+
+
+def _resampled(builder, split, read_context, config: InputConfig,
+               pipeline_id: int) -> tf.data.Dataset:
+  """About one pass' worth of examples with every present class equally likely.
+
+  Each class present in this pipeline's shard is its own stream, cached and
+  reshuffled like the plain path; a class with count n_c is passed over
+  ceil(r_c) times, r_c = (N / K) / n_c, keeping each element with probability
+  r_c / ceil(r_c). So every stream is about N / K long, rare classes repeat,
+  frequent ones are subsampled uniformly over a full pass (which also lets
+  the cache complete), and sample_from_datasets mixes the K streams evenly.
+  """
+  classes = _num_classes(builder, config.target)
+  counts = _count_targets(
+      _read(builder, split, read_context, (config.target,), False, None),
+      config.target, classes)
+  present = [c for c in range(classes) if counts[c] > 0]
+  if not present:
+    raise ValueError(f"no examples to resample in {split!r} of "
+                     f"{config.dataset} for input pipeline {pipeline_id}")
+  per_class = counts.sum() / len(present)
+  decode = _decode_fn(builder, config)
+  streams = []
+  for c in present:
+    rate = per_class / counts[c]
+    passes = math.ceil(rate - 1e-9)
+    keep = rate / passes
+    stream = _read(builder, split, read_context, ("image", config.target),
+                   True, config.seed)
+    stream = stream.filter(
+        lambda example, c=c: tf.equal(example[config.target], c))
+    stream = stream.map(decode, num_parallel_calls=tf.data.AUTOTUNE)
+    if config.cache:
+      stream = stream.cache()
+    stream = stream.shuffle(
+        min(config.shuffle_buffer, int(counts[c])),
+        seed=_seed(config, _SHUFFLE, pipeline_id, c),
+        reshuffle_each_iteration=True).repeat(passes)
+    if keep < 1.0:
+      draws = tf.data.Dataset.random(
+          seed=_seed(config, _KEEP, pipeline_id, c),
+          rerandomize_each_iteration=True)
+      stream = tf.data.Dataset.zip(stream, draws).filter(
+          lambda example, draw, keep=keep: _uniform(draw) < keep).map(
+              lambda example, draw: example,
+              num_parallel_calls=tf.data.AUTOTUNE)
+    streams.append(stream)
+  return tf.data.Dataset.sample_from_datasets(
+      streams, weights=[1.0 / len(streams)] * len(streams),
+      seed=_seed(config, _SAMPLE, pipeline_id),
+      rerandomize_each_iteration=True)
+
+
+def _uniform(draw: tf.Tensor) -> tf.Tensor:
+  """An int64 from Dataset.random (32 random bits) -> float64 in [0, 1)."""
+  return tf.cast(draw % (1 << 32), tf.float64) / float(1 << 32)
+
+
+def make_for_train(
+    config: InputConfig,
+    input_context: Optional[tf.distribute.InputContext] = None
+) -> tf.data.Dataset:
+  """One (balanced, if asked) pass over "train" per iteration.
+
+  Args:
+    config: the input configuration.
+    input_context: from Strategy.distribute_datasets_from_function; this
+      pipeline then reads its own shard and batches per replica.
+
+  Returns:
+    (image float32 (B, S, S, C), target int32 (B,)) batches, B the per-replica
+    batch size (the last batch smaller unless config.drop_remainder).
+  """
+  builder = _builder(config)
+  split, read_context = _shard(builder, "train", input_context)
+  pipeline_id = input_context.input_pipeline_id if input_context else 0
+  if config.balance == "resample":
+    dataset = _resampled(builder, split, read_context, config, pipeline_id)
+  else:
+    dataset = _read(builder, split, read_context, ("image", config.target),
+                    True, config.seed)
+    dataset = dataset.map(_decode_fn(builder, config),
+                          num_parallel_calls=tf.data.AUTOTUNE)
+    if config.cache:
+      dataset = dataset.cache()
+    dataset = dataset.shuffle(config.shuffle_buffer,
+                              seed=_seed(config, _SHUFFLE, pipeline_id),
+                              reshuffle_each_iteration=True)
+  if config.augment is not None:
+    dataset = _augmented(dataset, config, pipeline_id)
+  return _finish(dataset, config, input_context)
+
+
+def make_for_eval(
+    config: InputConfig, split: str = "validation",
+    input_context: Optional[tf.distribute.InputContext] = None,
+    with_metadata: bool = False) -> tf.data.Dataset:
+  """One pass over `split` in stored order; no shuffling, no augmentation.
+
+  Args:
+    config: the input configuration (augment, balance, shuffle_buffer and
+      seed are ignored).
+    split: a TFDS split name ("validation", "test", "train", or a subsplit
+      such as "test[:50%]").
+    input_context: as for make_for_train.
+    with_metadata: also yield a dict of per-example metadata: "source",
+      "view", "patient_id", "file_name" (tf.string) and "label",
+      "pneumonia_type" (int32), for per-source evaluation.
+
+  Returns:
+    (image, target) or (image, target, metadata) batches; the last batch is
+    partial unless config.drop_remainder.
+  """
+  builder = _builder(config)
+  split, read_context = _shard(builder, split, input_context)
+  features = ("image", config.target)
+  if with_metadata:
+    features = tuple(dict.fromkeys(features + METADATA_KEYS))
+  dataset = _read(builder, split, read_context, features, False, None)
+  dataset = dataset.map(_decode_fn(builder, config, with_metadata),
+                        num_parallel_calls=tf.data.AUTOTUNE)
+  if config.cache:
+    dataset = dataset.cache()
+  return _finish(dataset, config, input_context)
+
+
+def class_counts(config: InputConfig, split: str = "train") -> np.ndarray:
+  """Examples per class of config.target in `split` (int64, num_classes long).
+
+  Reads only the target feature: images are neither parsed nor decoded.
+  """
+  builder = _builder(config)
+  dataset = _read(builder, split, None, (config.target,), False, None)
+  return _count_targets(dataset, config.target,
+                        _num_classes(builder, config.target))
+
+
+def class_weights(counts) -> dict[int, float]:
+  """Balanced loss weights, total / (K * count_c), for every class id.
+
+  K is the number of classes with a non-zero count, which is scikit-learn's
+  compute_class_weight("balanced", classes=np.unique(y), y=y): the weights
+  average to 1 over the examples. Classes with zero count get 0.0 (they never
+  occur, and Keras would give a missing key weight 1.0).
+  """
+  counts = np.asarray(counts, dtype=np.float64)
+  if counts.ndim != 1 or np.any(counts < 0):
+    raise ValueError(f"counts must be a 1-D array of non-negative counts, "
+                     f"got {counts}")
+  present = int(np.count_nonzero(counts))
+  if present == 0:
+    raise ValueError("counts are all zero: no class to weight")
+  total = counts.sum()
+  return {c: float(total / (present * n)) if n > 0 else 0.0
+          for c, n in enumerate(counts)}

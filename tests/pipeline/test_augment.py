@@ -1,0 +1,124 @@
+"""augment: deterministic per seed, keeps shape and range, map == eager."""
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+import pneumonia_tfds  # pylint: disable=unused-import  (registers the builder)
+from pipeline import augment
+from pipeline import preprocess
+
+SEED = tf.constant([7, 11], tf.int64)
+
+
+@pytest.fixture(scope="module")
+def images(tiny_data_dir) -> np.ndarray:
+  """Four real validation images as model input, float32 (4, 96, 96, 1)."""
+  builder = tfds.builder("pneumonia_xray/gray_96",
+                         data_dir=os.fspath(tiny_data_dir))
+  dataset = builder.as_dataset(split="validation").take(4)
+  return np.stack([preprocess.to_model_input(example["image"], 96, 1).numpy()
+                   for example in tfds.as_numpy(dataset)])
+
+
+def test_deterministic_for_a_seed_and_different_across_seeds(images):
+  config = augment.AugmentConfig()
+  first = augment.augment(images[0], config, SEED).numpy()
+  again = augment.augment(images[0], config, SEED).numpy()
+  other = augment.augment(images[0], config, tf.constant([7, 12])).numpy()
+  np.testing.assert_array_equal(first, again)
+  assert np.abs(first - other).mean() > 1e-3
+  assert np.abs(first - images[0]).mean() > 1e-3
+
+
+def test_eager_equals_dataset_map(images):
+  config = augment.AugmentConfig(horizontal_flip=True)
+  seeds = np.arange(2 * len(images), dtype=np.int64).reshape(-1, 2)
+  eager = [augment.augment(image, config, seed).numpy()
+           for image, seed in zip(images, seeds)]
+  dataset = tf.data.Dataset.from_tensor_slices((images, seeds)).map(
+      lambda image, seed: augment.augment(image, config, seed),
+      num_parallel_calls=tf.data.AUTOTUNE)
+  for expected, got in zip(eager, dataset.as_numpy_iterator(), strict=True):
+    np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_keeps_shape_dtype_and_range(images, channels):
+  image = np.repeat(images[1], channels, axis=-1)
+  config = augment.AugmentConfig(rotation_degrees=20, shift_fraction=0.2,
+                                 zoom_fraction=0.3, brightness=0.5,
+                                 contrast=0.5, horizontal_flip=True)
+  for seed in range(5):
+    got = augment.augment(image, config, tf.constant([seed, 0])).numpy()
+    assert got.shape == image.shape
+    assert got.dtype == np.float32
+    assert got.min() >= 0.0 and got.max() <= 1.0
+
+
+def test_all_off_is_identity(images):
+  config = augment.AugmentConfig(rotation_degrees=0, shift_fraction=0,
+                                 zoom_fraction=0, brightness=0, contrast=0)
+  np.testing.assert_array_equal(
+      augment.augment(images[2], config, SEED).numpy(), images[2])
+
+
+def test_flip_only_gives_image_or_mirror(images):
+  config = augment.AugmentConfig(rotation_degrees=0, shift_fraction=0,
+                                 zoom_fraction=0, brightness=0, contrast=0,
+                                 horizontal_flip=True)
+  outcomes = set()
+  for seed in range(8):
+    got = augment.augment(images[0], config, tf.constant([seed, 1])).numpy()
+    if np.array_equal(got, images[0]):
+      outcomes.add("same")
+    else:
+      np.testing.assert_array_equal(got, images[0][:, ::-1])
+      outcomes.add("mirror")
+  assert outcomes == {"same", "mirror"}
+
+
+def test_shift_only_transform_is_a_translation():
+  config = augment.AugmentConfig(rotation_degrees=0, shift_fraction=0.1,
+                                 zoom_fraction=0, brightness=0, contrast=0)
+  transform = augment.affine_transform(96, 80, config, SEED).numpy()[0]
+  np.testing.assert_allclose(transform[[0, 1, 3, 4, 6, 7]],
+                             [1, 0, 0, 1, 0, 0], atol=1e-6)
+  assert abs(transform[2]) <= 0.1 * 80 + 1e-4  # x: width
+  assert abs(transform[5]) <= 0.1 * 96 + 1e-4  # y: height
+  assert np.abs(transform[[2, 5]]).min() > 0
+
+
+def test_rotation_and_zoom_keep_the_center_fixed():
+  config = augment.AugmentConfig(rotation_degrees=30, shift_fraction=0,
+                                 zoom_fraction=0.5)
+  a0, a1, a2, b0, b1, b2, _, _ = augment.affine_transform(
+      96, 80, config, SEED).numpy()[0]
+  center_x, center_y = (80 - 1) / 2, (96 - 1) / 2
+  np.testing.assert_allclose(
+      [a0 * center_x + a1 * center_y + a2, b0 * center_x + b1 * center_y + b2],
+      [center_x, center_y], atol=1e-4)
+  assert abs(a1) > 1e-3  # rotated
+  np.testing.assert_allclose(a0, b1, atol=1e-6)
+  np.testing.assert_allclose(a1, -b0, atol=1e-6)
+
+
+@pytest.mark.parametrize("field,value", [
+    ("rotation_degrees", -1.0), ("rotation_degrees", 180.0),
+    ("shift_fraction", 1.0), ("zoom_fraction", -0.1), ("zoom_fraction", 1.0),
+    ("brightness", 1.5), ("contrast", -0.2), ("horizontal_flip", "yes"),
+])
+def test_bad_config_raises(field, value):
+  with pytest.raises(ValueError, match=field):
+    augment.AugmentConfig(**{field: value})
+
+
+def test_rejects_batches_and_uint8(images):
+  with pytest.raises(ValueError):
+    augment.augment(images, augment.AugmentConfig(), SEED)
+  with pytest.raises(ValueError):
+    augment.augment(np.zeros((8, 8, 1), np.uint8), augment.AugmentConfig(),
+                    SEED)
