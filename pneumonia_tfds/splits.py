@@ -10,7 +10,7 @@ never on the order in which files were listed.
 
 import collections
 import hashlib
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Optional, Sequence
 
 from pneumonia_tfds import labels
 from pneumonia_tfds import merge
@@ -53,13 +53,20 @@ def _seeded_order(group_key: str, seed: int) -> str:
 
 def assign_groups(images: Sequence[merge.MergedImage],
                   split_names: Sequence[str], ratios: Sequence[float],
-                  seed: int) -> dict[str, str]:
-  """Assigns whole patient groups to splits; returns image key -> split."""
-  if len(split_names) != len(ratios) or any(r < 0 for r in ratios):
-    raise ValueError(f"ratios {ratios} do not fit splits {split_names}")
+                  seed: int,
+                  group_of: Optional[Mapping[str, str]] = None) -> dict[str, str]:
+  """Assigns whole patient groups to splits; returns image key -> split.
+
+  `group_of` (image key -> group key) defaults to the groups of `images`
+  alone; pass the groups of a larger set to keep those groups whole.
+  """
+  if (len(split_names) != len(ratios) or any(r < 0 for r in ratios) or
+      sum(ratios) <= 0):
+    raise ValueError(f"ratios {ratios} do not fit splits {split_names}: "
+                     "need one non-negative ratio per split, with a positive sum")
   total_ratio = sum(ratios)
   bounds = [sum(ratios[:i + 1]) / total_ratio for i in range(len(ratios))]
-  group_of = patient_groups(images)
+  group_of = patient_groups(images) if group_of is None else group_of
   groups = collections.defaultdict(list)
   for image in images:
     groups[group_of[image.key]].append(image)
@@ -113,5 +120,6 @@ def assign(images: Iterable[merge.MergedImage], mode: str,
       assignment[image.key] = image.source_split or group_split[group_of[image.key]]
   source_train = [i for i in images if assignment[i.key] == "train" and
                   group_of[i.key] in group_split]
-  assignment.update(assign_groups(source_train, SPLITS[:2], ratios[:2], seed))
+  assignment.update(assign_groups(source_train, SPLITS[:2], ratios[:2], seed,
+                                  group_of=group_of))
   return assignment

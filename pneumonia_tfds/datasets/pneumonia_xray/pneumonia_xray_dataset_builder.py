@@ -81,6 +81,10 @@ class PneumoniaXrayConfig(tfds.core.BuilderConfig):
       raise ValueError(f"fit must be one of {images_lib.FIT_METHODS}")
     if self.split_mode not in splits.SPLIT_MODES:
       raise ValueError(f"split_mode must be one of {splits.SPLIT_MODES}")
+    if (len(self.split_ratios) != 3 or any(r < 0 for r in self.split_ratios)
+        or sum(self.split_ratios) <= 0):
+      raise ValueError("split_ratios must be 3 non-negative numbers with a "
+                       f"positive sum, got {self.split_ratios}")
     unknown = set(self.sources) - set(SOURCE_NAMES)
     if unknown:
       raise ValueError(f"unknown sources {sorted(unknown)}; known: {SOURCE_NAMES}")
