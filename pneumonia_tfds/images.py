@@ -18,10 +18,23 @@ FIT_METHODS = ("resize", "pad")
 ENCODINGS = ("jpeg", "png")
 JPEG_QUALITY = 95
 _RESAMPLE = Image.Resampling.BILINEAR
+# Raster formats X-ray collections use. Pillow would otherwise identify, e.g.,
+# PostScript and hand it to Ghostscript, an interpreter, not a decoder.
+# (JPEG covers MPO: Pillow's JPEG opener returns those itself.)
+FORMATS = ("JPEG", "PNG", "TIFF", "BMP", "GIF", "WEBP", "JPEG2000", "PPM")
+
+# Why an image is refused; the build report's `reason` column.
+UNDECODABLE = "undecodable"
+TOO_LARGE = "image too large"
+TOO_SMALL = "image too small"
 
 
 class ImageError(ValueError):
-  """An image that cannot be decoded; the message says why."""
+  """An image that cannot be used; `reason` names the kind, the message why."""
+
+  def __init__(self, message: str, reason: str = UNDECODABLE):
+    super().__init__(message)
+    self.reason = reason
 
 
 def _to_8bit(image: Image.Image) -> Image.Image:
@@ -57,18 +70,33 @@ def decode(data: bytes, channels: int,
       both sides stay at least this large (much less work for big files).
 
   Raises:
-    ImageError: the bytes are not a complete image Pillow can read, or the
-      declared size is over MAX_PIXELS.
+    ImageError: the bytes are not a complete image of one of FORMATS
+      (reason UNDECODABLE), or the size its header declares is over
+      MAX_PIXELS (TOO_LARGE) or under 2 pixels on a side (TOO_SMALL).
   """
+  if not data:
+    raise ImageError("undecodable image: empty file (0 bytes)")
   try:
-    image = Image.open(io.BytesIO(data))
+    try:
+      image = Image.open(io.BytesIO(data), formats=FORMATS)
+    except Image.UnidentifiedImageError as e:
+      # Pillow's message names the in-memory buffer by its address, which
+      # would make two builds' reports differ.
+      raise ImageError("undecodable image: content is none of "
+                       f"{', '.join(FORMATS)}") from e
+    except Image.DecompressionBombError as e:
+      # Pillow's own header check (at twice Image.MAX_IMAGE_PIXELS) fires
+      # inside open(), before ours can: the same refusal, so the same reason.
+      raise ImageError(f"declared size is over Pillow's limit: {e}",
+                       TOO_LARGE) from e
     width, height = image.size
     if width * height > MAX_PIXELS:
-      raise ImageError(f"declared size {width}x{height} is over the "
-                       f"{MAX_PIXELS} pixel limit (decompression bomb guard)")
+      raise ImageError(f"declared size {width}x{height} "
+                       f"({width * height} pixels) is over the {MAX_PIXELS} "
+                       "pixel limit (decompression bomb guard)", TOO_LARGE)
     if width < 2 or height < 2:
-      raise ImageError(f"image is only {width}x{height} pixels")
-    if min_size and image.format == "JPEG":
+      raise ImageError(f"image is only {width}x{height} pixels", TOO_SMALL)
+    if min_size and image.format in ("JPEG", "MPO"):
       image.draft("L" if channels == 1 else "RGB", (min_size, min_size))
     image.load()
     image = ImageOps.exif_transpose(image)

@@ -107,6 +107,9 @@ def merge(records: Iterable[records_lib.SourceRecord],
     by_digest[digests[record.path]].append(record)
   merged = []
   for sha256, copies in by_digest.items():
-    copies.sort(key=lambda c: (priority[c.source], c.key_path, c.metadata))
+    # Rows naming one file are ordered by what they say before where they
+    # stand, so that reordering a CSV cannot change the example.
+    copies.sort(key=lambda c: (priority[c.source], c.key_path, c.finding_text,
+                               c.patient_id, c.view, c.metadata))
     merged.append(_merge_copies(sha256, copies))
   return sorted(merged, key=lambda image: image.key)

@@ -22,15 +22,21 @@ COLUMNS = ("source", "path", "metadata", "status", "reason", "detail", "key",
 def rows(records: Sequence[records_lib.SourceRecord],
          images: Sequence[merge.MergedImage], assignment: Mapping[str, str],
          written: Iterable[str],
-         decode_errors: Mapping[str, str]) -> list[dict[str, str]]:
-  """Accounts for every record: written, duplicate of a key, or skipped."""
+         decode_errors: Mapping[str, tuple[str, str]]) -> list[dict[str, str]]:
+  """Accounts for every record: written, duplicate of a key, or skipped.
+
+  `decode_errors` maps the key of each image the decoder refused to
+  (reason, detail), the reason one of images.UNDECODABLE, TOO_LARGE,
+  TOO_SMALL.
+  """
   written = set(written)
   rows_by_record = {}
   for image in images:
     if image.skip_reason:
       status, reason, detail = SKIPPED, image.skip_reason, image.skip_detail
     elif image.key in decode_errors:
-      status, reason, detail = SKIPPED, DECODE_FAILED, decode_errors[image.key]
+      status = SKIPPED
+      reason, detail = decode_errors[image.key]
     elif image.key not in written:
       status, reason, detail = SKIPPED, NOT_GENERATED, ""
     else:

@@ -22,6 +22,13 @@ def find_root(manual_dir: str) -> Optional[str]:
   for root in (os.path.join(manual_dir, FOLDER), manual_dir):
     if os.path.isfile(os.path.join(root, METADATA)):
       return root
+  if os.path.isdir(os.path.join(manual_dir, FOLDER)):
+    # Without the CSV its images have no labels; ignoring the folder would
+    # drop the whole source without a word.
+    raise ValueError(
+        f"{os.path.join(manual_dir, FOLDER)}: no {METADATA} in it; expected "
+        f"{METADATA} and {IMAGE_FOLDER}/{IMAGE_FOLDER}/{{train,test}}/ "
+        "(the Kaggle CoronaHack archive, unzipped)")
   return None
 
 
@@ -58,7 +65,7 @@ def read_records(root: str, manual_dir: str) -> Iterator[records.SourceRecord]:
     elif path is None:
       reason, detail = records.UNSAFE_PATH, file_name
     elif not os.path.isfile(path):
-      reason, detail, path = records.MISSING_FILE, file_name, None
+      reason, detail, path = records.absent_reason(path), file_name, None
     else:
       named.add(records.relative(path, root))
     if reason is None and finding is None:
@@ -83,9 +90,10 @@ def read_records(root: str, manual_dir: str) -> Iterator[records.SourceRecord]:
       continue
     for path, problem in records.list_files(folder, root):
       if records.relative(path, root) not in named:
+        name = records.printable(os.path.basename(path))
         yield records.SourceRecord(
             source=NAME,
             path=records.relative(path, manual_dir),
-            key_path=f"{folder_name}/{os.path.basename(path)}",
+            key_path=f"{folder_name}/{name}",
             skip_reason=problem or records.NO_METADATA_ROW,
         )

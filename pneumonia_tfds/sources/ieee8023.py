@@ -17,12 +17,20 @@ X_RAY = "X-ray"
 
 def find_root(manual_dir: str) -> Optional[str]:
   """`covid-chestxray-dataset/` (a git clone) or an unpacked GitHub archive."""
-  candidates = sorted(glob.glob(os.path.join(manual_dir, "covid-chestxray-dataset*")))
+  pattern = os.path.join(manual_dir, "covid-chestxray-dataset*")
+  candidates = [c for c in sorted(glob.glob(pattern)) if os.path.isdir(c)]
   roots = [c for c in candidates if os.path.isfile(os.path.join(c, METADATA))]
   if len(roots) > 1:
     raise ValueError(
         f"{manual_dir}: several ieee8023 copies found ({roots}); "
         "keep one covid-chestxray-dataset folder in manual_dir")
+  if not roots and candidates:
+    # Without the CSV its images have no labels; ignoring the folder would
+    # drop the whole source without a word.
+    raise ValueError(
+        f"{candidates[0]}: no {METADATA} in it; an ieee8023 folder holds "
+        f"{METADATA} and {IMAGE_FOLDER}/ (git clone "
+        "https://github.com/ieee8023/covid-chestxray-dataset)")
   return roots[0] if roots else None
 
 
@@ -58,7 +66,7 @@ def read_records(root: str, manual_dir: str,
         reason, detail = records.UNSAFE_PATH, file_name
       elif not os.path.isfile(path):
         if reason is None:
-          reason, detail = records.MISSING_FILE, file_name
+          reason, detail = records.absent_reason(path), file_name
         path = None
       else:
         named.add(os.path.basename(path))

@@ -58,7 +58,7 @@ def read_records(root: str, manual_dir: str) -> Iterator[records.SourceRecord]:
       if not os.path.isdir(folder):
         continue
       for path, problem in records.list_files(folder, root):
-        name = os.path.basename(path)
+        name = records.printable(os.path.basename(path))
         yield records.SourceRecord(
             source=NAME,
             path=records.relative(path, manual_dir),

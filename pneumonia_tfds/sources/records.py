@@ -19,13 +19,14 @@ NO_METADATA_ROW = "no metadata row"
 UNSAFE_PATH = "unsafe path"
 NOT_A_FILE = "not a regular file"
 HIDDEN_FILE = "hidden file"
+NON_UTF8_NAME = "file name not UTF-8"
 UNKNOWN_SPLIT = "unknown source split"
 
 CONTENT_REASONS = frozenset({EXCLUDED_MODALITY, EXCLUDED_VIEW})
 # Records with these reasons have no bytes to read.
 UNREADABLE_REASONS = frozenset(
-    {MISSING_FILE, UNSAFE_PATH, NOT_A_FILE, HIDDEN_FILE, EXCLUDED_FOLDER,
-     UNKNOWN_SPLIT})
+    {MISSING_FILE, UNSAFE_PATH, NOT_A_FILE, HIDDEN_FILE, NON_UTF8_NAME,
+     EXCLUDED_FOLDER, UNKNOWN_SPLIT})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,8 +66,15 @@ class SourceRecord:
     return f"{self.source}/{self.key_path}"
 
 
+def printable(name: str) -> str:
+  """`name` with the bytes of a non-UTF-8 file name, which os.listdir returns
+  as lone surrogates that no text output can encode, shown as \\xNN."""
+  return name.encode("utf-8", "surrogateescape").decode("utf-8",
+                                                        "backslashreplace")
+
+
 def relative(path: str, manual_dir: str) -> str:
-  return os.path.relpath(path, manual_dir).replace(os.sep, "/")
+  return printable(os.path.relpath(path, manual_dir).replace(os.sep, "/"))
 
 
 def inside(path: str, root: str) -> bool:
@@ -85,6 +93,9 @@ def list_files(folder: str, root: str) -> Iterator[tuple[str, Optional[str]]]:
     path = os.path.join(folder, name)
     if name.startswith("."):
       yield path, HIDDEN_FILE
+    elif printable(name) != name:
+      # Its key and file_name could not be stored as text.
+      yield path, NON_UTF8_NAME
     elif not inside(path, root):
       yield path, UNSAFE_PATH
     elif not os.path.isfile(path):
@@ -95,15 +106,30 @@ def list_files(folder: str, root: str) -> Iterator[tuple[str, Optional[str]]]:
 
 def safe_join(folder: str, file_name: str, root: str) -> Optional[str]:
   """`folder/file_name` if the name is a plain name that stays under root."""
+  # A NUL byte would make the os calls below raise ValueError, not say no.
   if (not file_name or os.path.isabs(file_name) or "/" in file_name or
-      "\\" in file_name or file_name in (".", "..")):
+      "\\" in file_name or "\0" in file_name or file_name in (".", "..")):
     return None
   path = os.path.join(folder, file_name)
   return path if inside(path, root) else None
 
 
+def absent_reason(path: str) -> str:
+  """Why a metadata row's file cannot be read: there is nothing at `path`,
+  or something that is not a regular file (a folder, a pipe, a broken link)."""
+  return NOT_A_FILE if os.path.lexists(path) else MISSING_FILE
+
+
 def read_metadata(csv_path: str, required: Sequence[str]) -> pd.DataFrame:
-  """Reads a metadata CSV as strings; a missing column is a ValueError."""
+  """Reads a metadata CSV as strings; a missing column is a ValueError.
+
+  The CSV must resolve inside its own folder (the source root): a link to a
+  file elsewhere is refused, not read.
+  """
+  if not inside(csv_path, os.path.dirname(csv_path)):
+    raise ValueError(
+        f"{csv_path}: links to {os.path.realpath(csv_path)}, outside its "
+        "source folder; copy the file into the folder instead")
   try:
     frame = pd.read_csv(csv_path, dtype=str, keep_default_na=False,
                         encoding="utf-8", encoding_errors="replace")

@@ -1,8 +1,12 @@
 """pneumonia_xray: Kermany, CoronaHack and ieee8023 chest X-rays, merged."""
 
+from concurrent import futures
+from concurrent.futures import process
 import dataclasses
 import multiprocessing
 import os
+import threading
+import time
 from typing import Iterator, Optional
 
 from absl import logging
@@ -100,15 +104,34 @@ def _config(name: str, description: str, **kwargs) -> PneumoniaXrayConfig:
   return PneumoniaXrayConfig(name=name, description=description, **kwargs)
 
 
-def _encode_file(task: tuple) -> tuple[str, Optional[bytes], str]:
-  """Worker: (key, path, size, channels, fit, encoding) -> (key, bytes, error)."""
+def _encode_file(task: tuple) -> tuple[str, Optional[bytes], tuple[str, str]]:
+  """Worker: (key, path, size, channels, fit, encoding) ->
+  (key, bytes, ("", "")) or (key, None, (reason, detail))."""
   key, path, size, channels, fit, encoding = task
   try:
     with open(path, "rb") as f:
       data = f.read()
-    return key, images_lib.process(data, size, channels, fit, encoding), ""
-  except (OSError, images_lib.ImageError) as e:
-    return key, None, f"{os.path.basename(path)}: {e}"
+    encoded = images_lib.process(data, size, channels, fit, encoding)
+    return key, encoded, ("", "")
+  except images_lib.ImageError as e:
+    return key, None, (e.reason, f"{os.path.basename(path)}: {e}")
+  except OSError as e:
+    return key, None, (images_lib.UNDECODABLE,
+                       f"{os.path.basename(path)}: {e}")
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+  """Decode worker initializer: ends the worker once the build is gone.
+
+  A build killed with SIGKILL cannot stop its executor's workers, which would
+  otherwise wait for work forever.
+  """
+  def watch():
+    while os.getppid() == parent_pid:
+      time.sleep(0.5)
+    os._exit(1)
+
+  threading.Thread(target=watch, daemon=True).start()
 
 
 class Builder(tfds.core.GeneratorBasedBuilder):
@@ -145,6 +168,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     super().__init__(**kwargs)
     self._num_workers = num_workers or os.cpu_count() or 1
     self._download_missing = download_missing
+    self._roots = {}
     self._records = []
     self._images = []
     self._assignment = {}
@@ -227,6 +251,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     config = self.builder_config
     base_dir, is_manual_dir = self._base_dir(dl_manager)
     roots = self._find_sources(base_dir if is_manual_dir else None, dl_manager)
+    self._roots = roots
     readers = {
         kermany.NAME: lambda root: kermany.read_records(root, base_dir),
         ieee8023.NAME: lambda root: ieee8023.read_records(
@@ -248,22 +273,23 @@ class Builder(tfds.core.GeneratorBasedBuilder):
       members = [image for image in self._images
                  if self._assignment.get(image.key) == split]
       if members:
-        generators[split] = self._generate_examples(members, base_dir)
+        generators[split] = self._generate_examples(split, members, base_dir)
       else:
         logging.warning("pneumonia_xray: split %r has no examples", split)
     return generators
 
-  def _generate_examples(self, members: list[merge.MergedImage],
+  def _generate_examples(self, split: str, members: list[merge.MergedImage],
                          base_dir: str) -> Iterator[tuple[str, dict]]:
     config = self.builder_config
     by_key = {image.key: image for image in members}
     tasks = [(image.key, os.path.join(base_dir, image.canonical.path),
               config.image_size, config.channels, config.fit, config.encoding)
              for image in members]
-    for key, encoded, error in self._map(_encode_file, tasks):
+    for key, encoded, (reason, detail) in self._map(_encode_file, tasks):
       if encoded is None:
-        self._decode_errors[key] = error
-        logging.warning("pneumonia_xray: skipping %s: %s", key, error)
+        self._decode_errors[key] = (reason, detail)
+        logging.warning("pneumonia_xray: skipping %s: %s: %s", key, reason,
+                        detail)
         continue
       image = by_key[key]
       self._written.append(key)
@@ -281,21 +307,53 @@ class Builder(tfds.core.GeneratorBasedBuilder):
           "finding": image.canonical.finding_text,
           "sha256": image.sha256,
       }
+    if not any(key in by_key for key in self._written):
+      # TFDS would stop with "No examples were yielded", which does not say
+      # that every file of the split was refused, nor why.
+      errors = [f"{key}: {reason}: {detail}"
+                for key, (reason, detail) in self._decode_errors.items()
+                if key in by_key]
+      raise ValueError(
+          f"split {split!r}: none of its {len(members)} images could be "
+          f"decoded, so nothing was built: {'; '.join(errors[:5])}"
+          f"{'; ...' if len(errors) > 5 else ''}")
 
   def _map(self, function, tasks: list) -> Iterator:
-    """Ordered map over a fork pool (decoding is CPU-bound and GIL-bound)."""
+    """Ordered map over forked workers (decoding is CPU-bound and GIL-bound).
+
+    An executor rather than multiprocessing.Pool: when a worker dies (killed
+    for memory, or a decoder crash), Pool waits for its result forever; the
+    executor raises.
+    """
     if self._num_workers <= 1 or len(tasks) < 2 or not hasattr(os, "fork"):
       yield from map(function, tasks)
       return
-    context = multiprocessing.get_context("fork")
-    with context.Pool(self._num_workers) as pool:
-      yield from pool.imap(function, tasks, chunksize=4)
+    executor = futures.ProcessPoolExecutor(
+        self._num_workers, mp_context=multiprocessing.get_context("fork"),
+        initializer=_exit_with_parent, initargs=(os.getpid(),))
+    try:
+      yield from executor.map(function, tasks, chunksize=4)
+    except process.BrokenProcessPool as e:
+      raise RuntimeError(
+          "pneumonia_xray: a decode worker died (out of memory, or a decoder "
+          "crash); build with num_workers=1 to see which file") from e
+    finally:
+      # If the consumer stops early, queued work is dropped, not finished.
+      executor.shutdown(cancel_futures=True)
 
   def _download_and_prepare(self, dl_manager, download_config=None):
     super()._download_and_prepare(dl_manager, download_config)
     report_rows = report.rows(self._records, self._images, self._assignment,
                               self._written, self._decode_errors)
     summary = report.summary(report_rows)
+    if not self._written:
+      # TFDS would publish a dataset of no examples. Raising here, inside its
+      # temporary folder, leaves nothing that tfds.load could find.
+      raise ValueError(
+          f"no usable image in {sorted(self._roots.values())}, so nothing was "
+          "built; skipped per reason: "
+          f"{summary['skipped_per_reason'] or 'none (no files found)'}. "
+          f"Expected layout:\n{_MANUAL_LAYOUT}")
     # self.data_dir is still the temporary build folder here: the report
     # becomes visible together with the records, never before.
     data_dir = epath.Path(self.data_dir)
