@@ -20,6 +20,8 @@ setuptools.setup(
         "tensorflow-cpu==2.21.0; platform_machine=='x86_64'",
         "tensorflow==2.21.0; platform_machine!='x86_64'",
         "keras==3.15.1",
+        # TensorFlow 2.21 no longer installs it; the TensorBoard callback needs it.
+        "tensorboard==2.21.0",
         "tensorflow-datasets==4.9.10",
         # The `tfds` command of tensorflow-datasets 4.9 crashes at import
         # without these two.
@@ -36,6 +38,11 @@ setuptools.setup(
         "absl-py==2.5.1",
         "psutil==7.2.2",
     ],
+    entry_points={"console_scripts": [
+        "pneumonia-train=trainer.train:console_main",
+        "pneumonia-evaluate=trainer.evaluate:console_main",
+        "pneumonia-predict=trainer.predict:console_main",
+    ]},
     extras_require={
         "gpu": ["tensorflow[and-cuda]==2.21.0"],
         # tfds.testing imports dill, which tensorflow-datasets only pulls in

@@ -1,0 +1,100 @@
+"""TrainConfig: validation names the field; JSON round-trips."""
+
+import dataclasses
+
+import pytest
+
+from trainer import config as config_lib
+from trainer import export
+
+
+def _config(**overrides):
+  overrides.setdefault("model_dir", "/tmp/m")
+  return config_lib.TrainConfig(**overrides)
+
+
+def test_defaults_are_valid():
+  assert _config().validate() == _config()
+
+
+@pytest.mark.parametrize("field,value", [
+    ("model", "vgg"),
+    ("strategy", "horovod"),
+    ("precision", "float16"),
+    ("target", "finding"),
+    ("balance", "smote"),
+    ("channels", 2),
+    ("image_size", 16),
+    ("epochs", 0),
+    ("epochs", -3),
+    ("per_replica_batch_size", 0),
+    ("learning_rate", 0.0),
+    ("learning_rate", float("nan")),
+    ("num_gpus", -1),
+    ("rotation_degrees", -1.0),
+    ("zoom_fraction", 1.0),
+    ("shift_fraction", -0.1),
+    ("seed", -1),
+    ("early_stopping_patience", -1),
+    ("reduce_lr_patience", -2),
+    ("shuffle_buffer", 0),
+    ("dataset", "Not A Name!"),
+    ("model_dir", ""),
+])
+def test_bad_value_names_its_field(field, value):
+  values = {"model_dir": "/tmp/m", field: value}
+  with pytest.raises(ValueError, match=rf"^{field}: "):
+    config_lib.TrainConfig(**values).validate()
+
+
+def test_tpu_address_goes_with_tpu_strategy():
+  assert _config(strategy="tpu", tpu="local").validate()
+  with pytest.raises(ValueError, match="^tpu: "):
+    _config(strategy="tpu").validate()
+  with pytest.raises(ValueError, match="^tpu: "):
+    _config(strategy="mirrored", tpu="grpc://10.0.0.2:8470").validate()
+
+
+def test_json_round_trip():
+  config = _config(model="blog_cnn", data_dir=None, learning_rate=3e-4,
+                   augment=False, target="pneumonia_type", channels=3)
+  assert config_lib.TrainConfig.from_json(config.to_json()) == config
+
+
+def test_file_round_trip(tmp_path):
+  config = _config(model_dir=str(tmp_path), epochs=7, strategy="mirrored")
+  export.write_config(config, str(tmp_path))
+  assert export.read_config(str(tmp_path)) == config
+
+
+def test_unknown_json_field_is_an_error():
+  values = _config().to_dict()
+  values["batch_size"] = 8
+  with pytest.raises(ValueError, match="batch_size"):
+    config_lib.TrainConfig.from_dict(values)
+
+
+def test_from_json_validates():
+  values = _config().to_dict()
+  values["epochs"] = -1
+  with pytest.raises(ValueError, match="^epochs: "):
+    config_lib.TrainConfig.from_dict(values)
+
+
+def test_frozen():
+  with pytest.raises(dataclasses.FrozenInstanceError):
+    _config().epochs = 3  # pytype: disable=not-writable
+
+
+def test_same_run_check(tmp_path):
+  config = _config(model_dir=str(tmp_path), model="blog_cnn", epochs=5)
+  config_lib.check_same_run(config, str(tmp_path))  # nothing there yet
+  export.write_config(config, str(tmp_path))
+  config_lib.check_same_run(dataclasses.replace(config, epochs=9),
+                            str(tmp_path))
+  config_lib.check_same_run(dataclasses.replace(config, data_dir="/moved"),
+                            str(tmp_path))
+  with pytest.raises(ValueError, match=r"^model_dir: .* image_size, model;"):
+    config_lib.check_same_run(
+        dataclasses.replace(config, model="small_resnet", image_size=96),
+        str(tmp_path))

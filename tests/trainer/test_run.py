@@ -1,0 +1,93 @@
+"""run(config): each model trains an epoch and leaves every artifact."""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from pipeline import input as input_lib
+from tests.trainer import helpers
+from trainer import export
+from trainer import inputs as inputs_lib
+from trainer import train
+
+
+def _history_epochs(model_dir):
+  with open(os.path.join(model_dir, "history.csv"), newline="") as f:
+    return [int(row["epoch"]) for row in csv.DictReader(f)]
+
+
+@pytest.mark.parametrize("model,target,precision,balance", [
+    ("blog_cnn", "label", "float32", "class_weight"),
+    ("small_resnet", "pneumonia_type", "mixed_bfloat16", "none"),
+])
+def test_trains_one_epoch_and_exports(make_config, model, target, precision,
+                                      balance):
+  config = make_config(model=model, target=target, precision=precision,
+                       balance=balance)
+  policy_before = keras.config.dtype_policy().name
+  history = train.run(config)
+  model_dir = config.model_dir
+
+  assert keras.config.dtype_policy().name == policy_before
+  assert history.epoch == [0]
+  assert {"loss", "val_loss", "val_auc", "val_accuracy"} <= set(
+      history.history)
+  assert _history_epochs(model_dir) == [0]
+  assert export.read_config(model_dir) == config
+  with open(os.path.join(model_dir, "class_names.json")) as f:
+    class_names = json.load(f)
+  assert class_names == input_lib.class_names(
+      inputs_lib.input_config(config, 16))
+  with open(os.path.join(model_dir, "run_info.json")) as f:
+    assert json.load(f)["precision"] == precision
+  assert os.listdir(os.path.join(model_dir, "logs"))
+  assert not os.path.exists(os.path.join(model_dir, "backup"))
+
+  best = keras.saving.load_model(os.path.join(model_dir, "model.keras"))
+  images = np.random.rand(3, 32, 32, 1).astype(np.float32)
+  probabilities = best.predict(images, verbose=0)
+  units = 1 if len(class_names) == 2 else len(class_names)
+  assert probabilities.shape == (3, units)
+  assert probabilities.dtype == np.float32
+  if precision == "mixed_bfloat16":
+    assert best.get_layer("stem_conv").compute_dtype == "bfloat16"
+
+  served = tf.saved_model.load(os.path.join(model_dir, "saved_model"))
+  outputs = served.serve(tf.constant(images))
+  np.testing.assert_allclose(outputs.numpy(), probabilities, atol=1e-5)
+
+
+_TWICE_SCRIPT = """
+import sys
+from trainer import config as config_lib
+from trainer import train
+for model_dir in sys.argv[2:]:
+  config = config_lib.TrainConfig.from_json(sys.argv[1])
+  train.run(config_lib.TrainConfig(**{**config.to_dict(),
+                                      "model_dir": model_dir}))
+"""
+
+
+def test_deterministic_runs_repeat_exactly(make_config, tmp_path):
+  """Same seed + --deterministic: identical histories (in a subprocess,
+  since op determinism cannot be switched off in a process)."""
+  config = make_config(deterministic=True, precision="float32")
+  dirs = [str(tmp_path / "a"), str(tmp_path / "b")]
+  result = subprocess.run(
+      [sys.executable, "-c", _TWICE_SCRIPT, config.to_json(), *dirs],
+      cwd=helpers.REPO, env=helpers.subprocess_env(), capture_output=True,
+      text=True, timeout=300)
+  assert result.returncode == 0, result.stderr[-3000:]
+  histories = []
+  for model_dir in dirs:
+    with open(os.path.join(model_dir, "history.csv")) as f:
+      histories.append(f.read())
+  assert histories[0] == histories[1]
+  assert histories[0].count("\n") == 2  # header + 1 epoch

@@ -1,0 +1,158 @@
+"""The frozen, validated training configuration written to model_dir.
+
+Flags are turned into a `TrainConfig` once, in `trainer/train.py`; everything
+else reads this object. This module imports nothing heavy, so `--help` and
+config checks stay fast.
+"""
+
+import dataclasses
+import json
+import math
+import os
+import re
+from typing import Any, Optional
+
+MODELS = ("blog_cnn", "small_resnet")
+STRATEGIES = ("default", "mirrored", "multi_worker_mirrored", "tpu")
+PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+TARGETS = ("label", "pneumonia_type")
+BALANCES = ("none", "class_weight", "resample")
+CHANNELS = (1, 3)
+# small_resnet downsamples by 32 and blog_cnn pools twice; below this a
+# feature map would vanish.
+MIN_IMAGE_SIZE = 32
+CONFIG_FILENAME = "config.json"
+
+_DATASET_PATTERN = re.compile(r"^[a-z0-9_]+(/[a-z0-9_]+)?(:[0-9.]+)?$")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+  """Everything a training run depends on; see `--helpfull` for each field."""
+  model_dir: str
+  dataset: str = "pneumonia_xray/gray_204"
+  data_dir: Optional[str] = None
+  model: str = "small_resnet"
+  image_size: int = 204
+  channels: int = 1
+  target: str = "label"
+  epochs: int = 30
+  per_replica_batch_size: int = 32
+  learning_rate: float = 1e-3
+  precision: str = "auto"
+  strategy: str = "default"
+  tpu: str = ""
+  num_gpus: int = 0
+  augment: bool = True
+  rotation_degrees: float = 5.0
+  shift_fraction: float = 0.05
+  zoom_fraction: float = 0.1
+  brightness: float = 0.1
+  contrast: float = 0.1
+  horizontal_flip: bool = False
+  balance: str = "class_weight"
+  seed: int = 0
+  early_stopping_patience: int = 5
+  reduce_lr_patience: int = 2
+  deterministic: bool = False
+  shuffle_buffer: int = 2048
+  cache: bool = True
+
+  def validate(self) -> "TrainConfig":
+    """Raises ValueError naming the first bad field; returns self."""
+    _check(bool(self.model_dir), "model_dir", "must not be empty")
+    _check(bool(_DATASET_PATTERN.match(self.dataset)), "dataset",
+           f"{self.dataset!r} is not a TFDS name like "
+           "'pneumonia_xray/gray_204'")
+    _choice(self, "model", MODELS)
+    _choice(self, "strategy", STRATEGIES)
+    _choice(self, "precision", PRECISIONS)
+    _choice(self, "target", TARGETS)
+    _choice(self, "balance", BALANCES)
+    _choice(self, "channels", CHANNELS)
+    _check(self.image_size >= MIN_IMAGE_SIZE, "image_size",
+           f"{self.image_size} is below the minimum {MIN_IMAGE_SIZE}")
+    _check(self.epochs >= 1, "epochs", f"{self.epochs} must be at least 1")
+    _check(self.per_replica_batch_size >= 1, "per_replica_batch_size",
+           f"{self.per_replica_batch_size} must be at least 1")
+    _check(math.isfinite(self.learning_rate) and self.learning_rate > 0,
+           "learning_rate", f"{self.learning_rate} must be positive")
+    _check(self.num_gpus >= 0, "num_gpus", f"{self.num_gpus} is negative")
+    _check(self.strategy != "tpu" or bool(self.tpu), "tpu",
+           "strategy 'tpu' needs the TPU address (or 'local' on a TPU VM)")
+    _check(self.strategy == "tpu" or not self.tpu, "tpu",
+           f"given, but strategy is {self.strategy!r}")
+    _check(0 <= self.rotation_degrees <= 180, "rotation_degrees",
+           f"{self.rotation_degrees} is outside [0, 180]")
+    for name in ("shift_fraction", "zoom_fraction", "brightness", "contrast"):
+      value = getattr(self, name)
+      _check(0 <= value < 1, name, f"{value} is outside [0, 1)")
+    _check(self.seed >= 0, "seed", f"{self.seed} is negative")
+    _check(self.early_stopping_patience >= 0, "early_stopping_patience",
+           f"{self.early_stopping_patience} is negative (0 disables)")
+    _check(self.reduce_lr_patience >= 0, "reduce_lr_patience",
+           f"{self.reduce_lr_patience} is negative (0 disables)")
+    _check(self.shuffle_buffer >= 1, "shuffle_buffer",
+           f"{self.shuffle_buffer} must be at least 1")
+    return self
+
+  def to_dict(self) -> dict[str, Any]:
+    return dataclasses.asdict(self)
+
+  def to_json(self) -> str:
+    return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+
+  @classmethod
+  def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
+    """Builds and validates a config; unknown keys are an error."""
+    known = {field.name for field in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+      raise ValueError(f"unknown config fields: {', '.join(unknown)}")
+    return cls(**values).validate()
+
+  @classmethod
+  def from_json(cls, text: str) -> "TrainConfig":
+    return cls.from_dict(json.loads(text))
+
+
+# Fields a restarted run may change: how long to train, and where the run
+# and the data are (folders may move).
+RESUMABLE_CHANGES = frozenset({"epochs", "model_dir", "data_dir"})
+
+
+def check_same_run(config: TrainConfig, model_dir: str) -> None:
+  """Refuses a model_dir that holds a run with another config.
+
+  Restarting with the same flags resumes from model_dir's backup; other
+  flags would restore weights into a different setup (or a different
+  model), so they need a new model_dir. Only RESUMABLE_CHANGES may change.
+
+  Raises:
+    ValueError: naming the fields that differ.
+  """
+  path = os.path.join(model_dir, CONFIG_FILENAME)
+  if not os.path.exists(path):
+    return
+  with open(path, encoding="utf-8") as f:
+    previous = json.load(f)
+  current = config.to_dict()
+  changed = sorted(name for name in set(previous) | set(current)
+                   if name not in RESUMABLE_CHANGES
+                   and previous.get(name) != current.get(name))
+  if changed:
+    raise ValueError(
+        f"model_dir: {model_dir} holds a run with other values of "
+        f"{', '.join(changed)}; restart with the same flags or use a new "
+        "model_dir")
+
+
+def _check(condition: bool, field: str, message: str) -> None:
+  if not condition:
+    raise ValueError(f"{field}: {message}")
+
+
+def _choice(config: TrainConfig, field: str, choices: tuple) -> None:
+  value = getattr(config, field)
+  _check(value in choices, field,
+         f"{value!r} is not one of {', '.join(map(str, choices))}")

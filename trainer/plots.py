@@ -1,0 +1,236 @@
+"""Evaluation figures as PNG files, drawn with matplotlib's Agg canvas.
+
+Each function takes plain arrays (labels, scores, matrices, images), writes
+one PNG and returns its path. Figures are built on `matplotlib.figure.Figure`
+with an explicit Agg canvas, never through pyplot: no global figure state,
+no display needed, safe in threads and on headless machines. Curves come
+from scikit-learn, as the metrics do, so a plot and metrics.json agree.
+"""
+
+import os
+from typing import Mapping, Optional, Sequence
+
+from matplotlib import cm
+from matplotlib import figure as figure_lib
+from matplotlib import ticker
+from matplotlib.backends import backend_agg
+import numpy as np
+from sklearn import metrics as sk_metrics
+
+from trainer import metrics
+
+DPI = 110
+HEATMAP_ALPHA = 0.4
+
+
+def _figure(width: float, height: float) -> figure_lib.Figure:
+  fig = figure_lib.Figure(figsize=(width, height), dpi=DPI,
+                          layout="constrained")
+  backend_agg.FigureCanvasAgg(fig)
+  return fig
+
+
+def _save(fig: figure_lib.Figure, path: str) -> str:
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  fig.savefig(path, format="png")
+  return path
+
+
+def _operating_point(y_true, scores, threshold: float) -> tuple[float, float,
+                                                                 float]:
+  """(fpr, tpr, ppv) of calling score >= threshold positive."""
+  rate = metrics.rates(metrics.confusion_counts(y_true, scores, threshold))
+  return 1.0 - rate["specificity"], rate["sensitivity"], rate["ppv"]
+
+
+def roc_curve(y_true, scores, threshold: float, path: str,
+              title: str = "ROC curve") -> str:
+  """The ROC curve with its AUC and the operating point at `threshold`."""
+  fpr, tpr, _ = sk_metrics.roc_curve(y_true, scores)
+  auc = sk_metrics.roc_auc_score(y_true, scores)
+  fig = _figure(4.8, 4.5)
+  ax = fig.add_subplot()
+  ax.plot(fpr, tpr, lw=2, label=f"ROC (AUC = {auc:.3f})")
+  ax.plot([0, 1], [0, 1], ls="--", color="gray", lw=1, label="chance")
+  point_fpr, point_tpr, _ = _operating_point(y_true, scores, threshold)
+  ax.plot(point_fpr, point_tpr, "o", color="crimson", ms=8,
+          label=f"threshold {threshold:.3g}: sens {point_tpr:.2f}, "
+                f"spec {1 - point_fpr:.2f}")
+  ax.set(xlabel="false positive rate (1 - specificity)",
+         ylabel="true positive rate (sensitivity)", title=title,
+         xlim=(-0.01, 1.01), ylim=(-0.01, 1.01))
+  ax.legend(loc="lower right", fontsize=8)
+  return _save(fig, path)
+
+
+def precision_recall_curve(y_true, scores, threshold: float, path: str,
+                           title: str = "Precision-recall curve") -> str:
+  """The PR curve with its average precision, prevalence and operating point."""
+  precision, recall, _ = sk_metrics.precision_recall_curve(y_true, scores)
+  average_precision = sk_metrics.average_precision_score(y_true, scores)
+  prevalence = float(np.mean(y_true))
+  fig = _figure(4.8, 4.5)
+  ax = fig.add_subplot()
+  ax.step(recall, precision, where="post", lw=2,
+          label=f"PR (AP = {average_precision:.3f})")
+  ax.axhline(prevalence, ls="--", color="gray", lw=1,
+             label=f"prevalence {prevalence:.2f}")
+  _, point_tpr, point_ppv = _operating_point(y_true, scores, threshold)
+  ax.plot(point_tpr, point_ppv, "o", color="crimson", ms=8,
+          label=f"threshold {threshold:.3g}")
+  ax.set(xlabel="recall (sensitivity)", ylabel="precision (PPV)", title=title,
+         xlim=(-0.01, 1.01), ylim=(-0.01, 1.01))
+  ax.legend(loc="lower left", fontsize=8)
+  return _save(fig, path)
+
+
+def threshold_curves(y_true, scores, threshold: float, path: str,
+                     fixed: Sequence[float] = ()) -> str:
+  """Sensitivity (TPR) and FPR against the threshold, marking the chosen and
+  fixed thresholds."""
+  fpr, tpr, thresholds = sk_metrics.roc_curve(y_true, scores,
+                                              drop_intermediate=False)
+  finite = np.isfinite(thresholds)
+  fig = _figure(5.5, 4.0)
+  ax = fig.add_subplot()
+  ax.step(thresholds[finite], tpr[finite], where="post", lw=2,
+          label="TPR (sensitivity)")
+  ax.step(thresholds[finite], fpr[finite], where="post", lw=2,
+          label="FPR (1 - specificity)")
+  for value in fixed:
+    ax.axvline(value, color="gray", lw=0.8, ls=":")
+  ax.axvline(threshold, color="crimson", lw=1.5, ls="--",
+             label=f"chosen {threshold:.3g}")
+  ax.set(xlabel="threshold on P(pneumonia)", ylabel="rate",
+         title="Rates against the threshold", xlim=(0, 1), ylim=(-0.01, 1.01))
+  ax.legend(fontsize=8)
+  return _save(fig, path)
+
+
+def confusion_matrices(matrices: Sequence[tuple[str, Sequence[Sequence[int]]]],
+                       class_names: Sequence[str], path: str,
+                       columns: int = 3) -> str:
+  """One panel per (title, matrix); rows are true classes, columns called."""
+  count = len(matrices)
+  columns = max(1, min(columns, count))
+  rows = -(-count // columns)
+  side = max(3.0, 0.55 * len(class_names) + 1.5)
+  fig = _figure(side * columns, side * rows)
+  for i, (title, matrix) in enumerate(matrices):
+    ax = fig.add_subplot(rows, columns, i + 1)
+    matrix = np.asarray(matrix)
+    ax.imshow(matrix, cmap="Blues", vmin=0, vmax=max(int(matrix.max()), 1))
+    for (r, c), value in np.ndenumerate(matrix):
+      dark = value > matrix.max() / 2
+      ax.text(c, r, str(value), ha="center", va="center", fontsize=9,
+              color="white" if dark else "black")
+    ticks = range(len(class_names))
+    ax.set_xticks(ticks, class_names, rotation=45 if len(class_names) > 2
+                  else 0, ha="right" if len(class_names) > 2 else "center",
+                  fontsize=8)
+    ax.set_yticks(ticks, class_names, fontsize=8)
+    ax.set(xlabel="called", ylabel="true", title=title)
+  return _save(fig, path)
+
+
+def reliability_diagram(bins: Sequence[Mapping], ece: float, brier: float,
+                        path: str) -> str:
+  """Fraction positive against mean score per bin (from
+  metrics.calibration_summary), with the bin counts below."""
+  fig = _figure(4.8, 5.5)
+  top, bottom = fig.subplots(2, 1, height_ratios=(3, 1), sharex=True)
+  centres = [(b["lower"] + b["upper"]) / 2 for b in bins]
+  widths = [b["upper"] - b["lower"] for b in bins]
+  top.plot([0, 1], [0, 1], ls="--", color="gray", lw=1,
+           label="perfect calibration")
+  top.plot([b["mean_score"] for b in bins],
+           [b["fraction_positive"] for b in bins], "o-", lw=2,
+           label=f"model (ECE {ece:.3f}, Brier {brier:.3f})")
+  top.set(ylabel="fraction pneumonia", title="Reliability diagram",
+          xlim=(0, 1), ylim=(-0.01, 1.01))
+  top.legend(loc="upper left", fontsize=8)
+  bottom.bar(centres, [b["count"] for b in bins], width=widths,
+             edgecolor="black", color="lightsteelblue")
+  bottom.set(xlabel="mean P(pneumonia) in bin", ylabel="images")
+  return _save(fig, path)
+
+
+def training_curves(history: Mapping[str, Sequence[float]], path: str) -> str:
+  """One panel per metric (loss, accuracy, auc, ...), train and val_ together,
+  plus the learning rate if logged."""
+  epochs = np.asarray(history.get("epoch", []), dtype=np.float64) + 1
+  names = [k for k in history if k != "epoch" and not k.startswith("val_")
+           and k not in ("learning_rate", "lr")]
+  rate_key = next((k for k in ("learning_rate", "lr") if k in history), None)
+  panels = names + ([rate_key] if rate_key else [])
+  if not panels:
+    raise ValueError("history has no metric columns to plot")
+  fig = _figure(3.6 * len(panels), 3.4)
+  for i, name in enumerate(panels):
+    ax = fig.add_subplot(1, len(panels), i + 1)
+    x = epochs if epochs.size == len(history[name]) else np.arange(
+        1, len(history[name]) + 1)
+    ax.plot(x, history[name], "o-", label="train" if name != rate_key
+            else name)
+    if f"val_{name}" in history:
+      ax.plot(x, history[f"val_{name}"], "s-", label="validation")
+    if name == rate_key:
+      ax.set_yscale("log")
+    ax.set(xlabel="epoch", title=name)
+    ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
+    ax.legend(fontsize=8)
+  return _save(fig, path)
+
+
+def _gray(image: np.ndarray) -> np.ndarray:
+  """A float image (H, W, C) in [0, 1] as (H, W) for display."""
+  image = np.asarray(image, dtype=np.float32)
+  return image[..., 0] if image.shape[-1] == 1 else image.mean(axis=-1)
+
+
+def overlay(image: np.ndarray, heatmap: Optional[np.ndarray]) -> np.ndarray:
+  """An RGB float (H, W, 3) of the X-ray with the jet-coloured heat map
+  blended where the map is high."""
+  gray = np.repeat(_gray(image)[..., np.newaxis], 3, axis=-1)
+  if heatmap is None:
+    return gray
+  colours = cm.jet(np.clip(heatmap, 0, 1))[..., :3]
+  alpha = HEATMAP_ALPHA * np.clip(heatmap, 0, 1)[..., np.newaxis]
+  return np.clip((1 - alpha) * gray + alpha * colours, 0, 1)
+
+
+def example_grid(images: Sequence[np.ndarray],
+                 heatmaps: Sequence[Optional[np.ndarray]],
+                 titles: Sequence[str], path: str, columns: int = 4,
+                 suptitle: str = "") -> str:
+  """Images with Grad-CAM overlays and a title each (e.g. TP/FP + score)."""
+  count = len(images)
+  if not count or not len(heatmaps) == len(titles) == count:
+    raise ValueError("need equally many (> 0) images, heat maps and titles")
+  columns = max(1, min(columns, count))
+  rows = -(-count // columns)
+  fig = _figure(2.6 * columns, 2.8 * rows)
+  for i, (image, heatmap, title) in enumerate(zip(images, heatmaps, titles)):
+    ax = fig.add_subplot(rows, columns, i + 1)
+    ax.imshow(overlay(image, heatmap), interpolation="nearest")
+    ax.set_title(title, fontsize=8)
+    ax.axis("off")
+  if suptitle:
+    fig.suptitle(suptitle, fontsize=10)
+  return _save(fig, path)
+
+
+def overlay_image(image: np.ndarray, heatmap: np.ndarray, path: str,
+                  title: str = "") -> str:
+  """One image with its heat map beside the plain image (for prediction)."""
+  fig = _figure(6.0, 3.3)
+  left, right = fig.subplots(1, 2)
+  left.imshow(_gray(image), cmap="gray", vmin=0, vmax=1)
+  left.set_title("model input", fontsize=8)
+  right.imshow(overlay(image, heatmap), interpolation="nearest")
+  right.set_title("Grad-CAM", fontsize=8)
+  for ax in (left, right):
+    ax.axis("off")
+  if title:
+    fig.suptitle(title, fontsize=9)
+  return _save(fig, path)

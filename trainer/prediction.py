@@ -1,0 +1,273 @@
+"""Scoring image files a user brings exactly as the dataset's images are scored.
+
+Called through `trainer.predict.predict`; never reads flags. A file goes the
+way a source file goes into the dataset and on to the model:
+  pneumonia_tfds.images.process (decode by content, fit to the stored size
+  and channels, encode as the build does) -> the TFDS image feature's own
+  decoding of those bytes -> pipeline.preprocess.to_model_input.
+So a file that is in the dataset gets the score evaluation gives it, down to
+the JPEG round trip of the stored copy.
+"""
+
+import csv
+import dataclasses
+import os
+import re
+import stat
+from typing import Iterator, Optional, Sequence
+
+from absl import logging
+import numpy as np
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+import pneumonia_tfds  # pylint: disable=unused-import  (registers the builder)
+from pipeline import preprocess
+from pneumonia_tfds import images as images_lib
+from trainer import gradcam
+from trainer import plots
+from trainer import run_dir
+from trainer import thresholds
+
+# What a folder search picks up (case-insensitive); a file named on the
+# command line is scored whatever its name, since the format is read from
+# the content (the dataset has PNGs named .jpg). Extensions of the formats
+# pneumonia_tfds.images decodes.
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff",
+                    ".webp", ".jp2", ".j2k", ".ppm", ".pgm")
+# Far above any chest X-ray file (the largest source file is 2.9 MB); keeps a
+# stray huge file from being read into memory.
+MAX_FILE_BYTES = 256 * 1024 * 1024
+LABEL_NAMES = ("normal", "pneumonia")
+
+
+@dataclasses.dataclass(frozen=True)
+class StoredFormat:
+  """How the dataset stores an image: the bytes `images.process` makes."""
+  image_size: Optional[int]
+  channels: int
+  fit: str
+  encoding: str
+
+
+def find_files(paths: Sequence[str]) -> list[str]:
+  """The files to score: each file given, and every image file (by
+  extension, not hidden) under each folder given, recursively, sorted.
+
+  Raises:
+    ValueError: a path that does not exist or is neither a regular file nor
+      a directory (a device, a pipe, a socket): nothing is scored then.
+  """
+  if not paths:
+    raise ValueError("no paths to score: give image files or folders")
+  found, seen = [], set()
+
+  def add(path: str) -> None:
+    key = os.path.abspath(path)
+    if key not in seen:
+      seen.add(key)
+      found.append(path)
+
+  for path in paths:
+    try:
+      mode = os.stat(path).st_mode
+    except FileNotFoundError:
+      raise ValueError(f"{path}: no such file or directory") from None
+    except OSError as e:
+      raise ValueError(f"{path}: cannot be read ({e.strerror})") from None
+    if stat.S_ISREG(mode):
+      add(path)
+    elif stat.S_ISDIR(mode):
+      for file in _walk_images(path):
+        add(file)
+    else:
+      raise ValueError(f"{path}: not a regular file or a directory; give "
+                       "image files or folders of them")
+  return found
+
+
+def _walk_images(folder: str) -> Iterator[str]:
+  def warn(error: OSError) -> None:
+    logging.warning("Skipping %s: %s", error.filename, error.strerror)
+
+  for root, dirs, files in os.walk(folder, onerror=warn):
+    dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+    for name in sorted(files):
+      if name.startswith(".") or not name.lower().endswith(IMAGE_EXTENSIONS):
+        continue
+      path = os.path.join(root, name)
+      try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+          logging.warning("Skipping %s: not a regular file.", path)
+          continue
+      except OSError:
+        pass  # e.g. a broken link: read_model_input reports it in its row
+      yield path
+
+
+def stored_format(dataset: str) -> tuple[StoredFormat, tfds.features.Image]:
+  """The stored image format of a TFDS config, and its image feature.
+
+  Read from the builder's code: the dataset itself need not be on this
+  machine.
+  """
+  builder = tfds.builder(dataset)
+  config = builder.builder_config
+  return (StoredFormat(image_size=config.image_size, channels=config.channels,
+                       fit=config.fit, encoding=config.encoding),
+          builder.info.features["image"])
+
+
+def read_model_input(path: str, stored: StoredFormat,
+                     image_feature: tfds.features.Image, image_size: int,
+                     channels: int) -> np.ndarray:
+  """A file -> float32 model input (image_size, image_size, channels).
+
+  Raises:
+    ValueError: the file cannot be read or is not a decodable image; the
+      message says why.
+  """
+  try:
+    size = os.path.getsize(path)
+    if size > MAX_FILE_BYTES:
+      raise ValueError(f"file is {size} bytes, over the {MAX_FILE_BYTES} "
+                       "byte limit")
+    with open(path, "rb") as f:
+      data = f.read()
+  except OSError as e:
+    raise ValueError(f"cannot read file: {e.strerror or e}") from None
+  if not data:
+    raise ValueError("empty file")
+  try:
+    encoded = images_lib.process(data, stored.image_size, stored.channels,
+                                 stored.fit, stored.encoding)
+  except images_lib.ImageError as e:
+    # Pillow names the in-memory buffer it was given; that says nothing here.
+    raise ValueError(re.sub(r" ?<_io\.BytesIO object at 0x[0-9a-fA-F]+>", "",
+                            str(e))) from None
+  image = image_feature.decode_example(tf.constant(encoded))
+  return preprocess.to_model_input(image, image_size, channels).numpy()
+
+
+def _gradcam_name(index: int, path: str) -> str:
+  stem = os.path.splitext(os.path.basename(path))[0]
+  return f"{index:05d}_{re.sub(r'[^A-Za-z0-9_.-]+', '_', stem)}.png"
+
+
+def _header(class_names: tuple[str, ...], with_gradcam: bool) -> list[str]:
+  header = ["path", "p_pneumonia", "predicted_label", "threshold"]
+  if len(class_names) > 2:
+    header += [f"p_{name}" for name in class_names] + ["predicted_type"]
+  if with_gradcam:
+    header.append("gradcam")
+  return header + ["error"]
+
+
+def _chunks(items: list, size: int) -> Iterator[tuple[int, list]]:
+  for start in range(0, len(items), size):
+    yield start, items[start:start + size]
+
+
+def run(paths: Sequence[str], model_dir: str, output_csv: str, *,
+        threshold: Optional[float] = None, gradcam_dir: Optional[str] = None,
+        batch_size: int = 32) -> list[dict[str, str]]:
+  """Scores image files; writes one CSV row per file; returns the rows.
+
+  Args:
+    paths: files and/or folders (searched recursively for image files).
+    model_dir: a finished training run.
+    output_csv: the CSV to write (its folder is created).
+    threshold: call pneumonia when P(pneumonia) >= threshold; default the
+      run's threshold.json, or 0.5 (with a warning) if it has none.
+    gradcam_dir: if given, a Grad-CAM overlay PNG per scored file goes here.
+    batch_size: images per model call.
+
+  Raises:
+    ValueError: a bad path (see find_files), threshold or batch size. A file
+      that cannot be decoded does not raise: its row carries the error.
+  """
+  if threshold is not None and not 0 <= threshold <= 1:
+    raise ValueError(f"threshold must be in [0, 1], got {threshold}")
+  if batch_size < 1:
+    raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+  files = find_files(paths)
+  trained = run_dir.load(model_dir)
+  if threshold is None:
+    if trained.threshold is None:
+      logging.warning("%s has no %s (run trainer.evaluate first); calling "
+                      "pneumonia at P >= %s.", model_dir,
+                      thresholds.THRESHOLD_FILENAME,
+                      thresholds.DEFAULT_THRESHOLD)
+      threshold = thresholds.DEFAULT_THRESHOLD
+    else:
+      threshold = trained.threshold.threshold
+  config = trained.config
+  stored, image_feature = stored_format(config.dataset)
+  names = trained.class_names
+  multiclass = len(names) > 2
+  if gradcam_dir:
+    os.makedirs(gradcam_dir, exist_ok=True)
+  os.makedirs(os.path.dirname(os.path.abspath(output_csv)), exist_ok=True)
+  header = _header(names, bool(gradcam_dir))
+  rows = []
+  with open(output_csv, "w", newline="", encoding="utf-8") as f:
+    writer = csv.DictWriter(f, header, lineterminator="\n")
+    writer.writeheader()
+    for start, chunk in _chunks(files, batch_size):
+      # Every column in every row, as in the CSV ("" where not applicable).
+      chunk_rows = [{**dict.fromkeys(header, ""), "path": path,
+                     "threshold": repr(float(threshold))} for path in chunk]
+      inputs, good = [], []
+      for i, path in enumerate(chunk):
+        try:
+          inputs.append(read_model_input(path, stored, image_feature,
+                                         config.image_size, config.channels))
+          good.append(i)
+        except ValueError as e:
+          chunk_rows[i]["error"] = str(e)
+        except Exception as e:  # pylint: disable=broad-except
+          # A malformed file can make a decoder fail in ways images.decode
+          # does not name; one file must not stop the others.
+          chunk_rows[i]["error"] = f"{type(e).__name__}: {e}"
+      if inputs:
+        batch = np.stack(inputs)
+        outputs = np.asarray(trained.model.predict_on_batch(batch),
+                             np.float64)
+        if multiclass:
+          scores = 1.0 - outputs[:, names.index("normal")]
+        else:
+          scores = outputs[:, 0]
+        called = scores >= threshold
+        for j, i in enumerate(good):
+          row = chunk_rows[i]
+          row["p_pneumonia"] = repr(float(scores[j]))
+          row["predicted_label"] = LABEL_NAMES[int(called[j])]
+          if multiclass:
+            for name, value in zip(names, outputs[j]):
+              row[f"p_{name}"] = repr(float(value))
+            row["predicted_type"] = names[int(np.argmax(outputs[j]))]
+        if gradcam_dir:
+          _write_overlays(trained, batch, scores, called, good, chunk,
+                          chunk_rows, start, gradcam_dir)
+      writer.writerows(chunk_rows)
+      rows.extend(chunk_rows)
+  scored = sum(1 for row in rows if not row.get("error"))
+  logging.info("Scored %d of %d files into %s.", scored, len(rows), output_csv)
+  return rows
+
+
+def _write_overlays(trained, batch, scores, called, good, chunk, chunk_rows,
+                    start: int, gradcam_dir: str) -> None:
+  """Heat map of the class each image is called, beside the model input."""
+  maps = np.zeros(batch.shape[:3], np.float32)
+  for is_called, target in ((True, gradcam.PNEUMONIA), (False, gradcam.NORMAL)):
+    rows = np.flatnonzero(called == is_called)
+    if rows.size:
+      maps[rows] = gradcam.heatmaps(trained.model, batch[rows], target)
+  for j, i in enumerate(good):
+    label = LABEL_NAMES[int(called[j])]
+    path = os.path.join(gradcam_dir, _gradcam_name(start + i, chunk[i]))
+    plots.overlay_image(batch[j], maps[j], path,
+                        f"{os.path.basename(chunk[i])}: P(pneumonia) "
+                        f"{scores[j]:.3f}, called {label}")
+    chunk_rows[i]["gradcam"] = path

@@ -1,0 +1,133 @@
+"""A model's scores over a dataset split, with each example's metadata.
+
+The images go through pipeline.input.make_for_eval, the training
+preprocessing without augmentation, in stored order; patient groups (which
+the pipeline does not yield) are read alongside and checked to line up.
+"""
+
+import csv
+import dataclasses
+from typing import Optional
+
+import numpy as np
+import tensorflow_datasets as tfds
+
+from pipeline import input as input_lib
+from pneumonia_tfds import labels
+from trainer import inputs as inputs_lib
+from trainer import run_dir
+
+PREDICTIONS_FILENAME = "predictions.csv"
+
+
+@dataclasses.dataclass(frozen=True)
+class Predictions:
+  """Model outputs and metadata of one split, in stored order."""
+  probabilities: np.ndarray  # (N, K) class probabilities (K = 2 for binary)
+  scores: np.ndarray  # (N,) P(pneumonia)
+  label: np.ndarray  # (N,) 0 normal, 1 pneumonia
+  pneumonia_type: np.ndarray  # (N,) type ids
+  source: np.ndarray  # (N,) str
+  view: np.ndarray
+  patient_id: np.ndarray
+  patient_group: np.ndarray
+  file_name: np.ndarray
+
+
+def eval_input_config(trained: run_dir.TrainedModel, dataset: Optional[str],
+                      data_dir: Optional[str],
+                      batch_size: int) -> input_lib.InputConfig:
+  """The training input config, read in stored order without augmentation."""
+  config = inputs_lib.input_config(trained.config, batch_size)
+  return dataclasses.replace(
+      config, dataset=dataset or config.dataset,
+      data_dir=data_dir if data_dir is not None else config.data_dir,
+      augment=None, balance="none", cache=False)
+
+
+def _text(values) -> np.ndarray:
+  return np.asarray([v.decode("utf-8") if isinstance(v, bytes) else str(v)
+                     for v in values], dtype=object)
+
+
+def _patient_groups(config: input_lib.InputConfig, split: str) -> tuple[
+    np.ndarray, np.ndarray]:
+  """(file_name, patient_group) of `split` in stored order, images unread.
+
+  make_for_eval yields no patient_group, so it is read here in the same
+  stored order (shuffle_files=False) and checked against file_name.
+  """
+  builder = tfds.builder(config.dataset, data_dir=config.data_dir)
+  dataset = builder.as_dataset(
+      split=split, shuffle_files=False,
+      decoders=tfds.decode.PartialDecoding(
+          {"file_name": True, "patient_group": True}),
+      read_config=tfds.ReadConfig(try_autocache=False))
+  names, groups = [], []
+  for batch in tfds.as_numpy(dataset.batch(4096)):
+    names.extend(batch["file_name"])
+    groups.extend(batch["patient_group"])
+  return _text(names), _text(groups)
+
+
+def _positive_scores(probabilities: np.ndarray,
+                     class_names: tuple[str, ...]) -> np.ndarray:
+  """P(pneumonia): the sigmoid output, or 1 - P(normal) for the types."""
+  if len(class_names) == 2:
+    return probabilities[:, 1]
+  return 1.0 - probabilities[:, class_names.index("normal")]
+
+
+def _probabilities(outputs: np.ndarray) -> np.ndarray:
+  outputs = np.asarray(outputs, dtype=np.float64)
+  if outputs.shape[-1] == 1:
+    return np.concatenate([1.0 - outputs, outputs], axis=-1)
+  return outputs
+
+
+def predict_split(trained: run_dir.TrainedModel,
+                  config: input_lib.InputConfig, split: str) -> Predictions:
+  """Runs the model over `split` with the training preprocessing."""
+  dataset = input_lib.make_for_eval(config, split, with_metadata=True)
+  outputs, meta = [], {key: [] for key in input_lib.METADATA_KEYS}
+  for images, _, metadata in dataset:
+    outputs.append(trained.model.predict_on_batch(images))
+    for key in meta:
+      meta[key].extend(metadata[key].numpy())
+  if not outputs:
+    raise ValueError(f"split {split!r} of {config.dataset} is empty")
+  names, groups = _patient_groups(config, split)
+  file_names = _text(meta["file_name"])
+  if not np.array_equal(names, file_names):
+    raise RuntimeError(f"patient groups of {split!r} could not be aligned with "
+                       "the evaluation pipeline's examples")
+  probabilities = _probabilities(np.concatenate(outputs))
+  return Predictions(
+      probabilities=probabilities,
+      scores=_positive_scores(probabilities, trained.class_names),
+      label=np.asarray(meta["label"], np.int64),
+      pneumonia_type=np.asarray(meta["pneumonia_type"], np.int64),
+      source=_text(meta["source"]), view=_text(meta["view"]),
+      patient_id=_text(meta["patient_id"]), patient_group=groups,
+      file_name=file_names)
+
+
+def write_predictions(p: Predictions, class_names: tuple[str, ...],
+                      threshold: float, path: str) -> str:
+  """One row per example: metadata, P(pneumonia), call, class probabilities."""
+  type_names = labels.PNEUMONIA_TYPES
+  extra = list(class_names) if len(class_names) > 2 else []
+  with open(path, "w", newline="", encoding="utf-8") as f:
+    writer = csv.writer(f, lineterminator="\n")
+    writer.writerow(["file_name", "source", "view", "patient_id",
+                     "patient_group", "label", "pneumonia_type",
+                     "p_pneumonia", "called_pneumonia"]
+                    + [f"p_{name}" for name in extra])
+    for i in range(p.label.size):
+      writer.writerow(
+          [p.file_name[i], p.source[i], p.view[i], p.patient_id[i],
+           p.patient_group[i], "pneumonia" if p.label[i] else "normal",
+           type_names[p.pneumonia_type[i]], repr(float(p.scores[i])),
+           int(p.scores[i] >= threshold)]
+          + [repr(float(v)) for v in (p.probabilities[i] if extra else [])])
+  return path

@@ -1,0 +1,118 @@
+"""One training run: strategy, precision, data, model, fit, export.
+
+Called through `trainer.train.run`; never reads flags.
+"""
+
+import contextlib
+import os
+import warnings
+from typing import Optional
+
+from absl import logging
+import keras
+import tensorflow as tf
+
+from trainer import callbacks as callbacks_lib
+from trainer import config as config_lib
+from trainer import export
+from trainer import inputs as inputs_lib
+from trainer import models
+from trainer import multi_worker
+from trainer import objectives
+from trainer import precision as precision_lib
+from trainer import strategy as strategy_lib
+from trainer import validation
+
+
+def run(config: config_lib.TrainConfig,
+        strategy: Optional[tf.distribute.Strategy] = None
+        ) -> keras.callbacks.History:
+  """Trains, checkpoints and exports one model.
+
+  Args:
+    config: a TrainConfig (validated again here).
+    strategy: a tf.distribute.Strategy; chosen from config.strategy if None.
+
+  Returns:
+    The History of the epochs run by this call: a resumed run holds only the
+    epochs after the resume point (history.csv in model_dir holds all).
+
+  Raises:
+    ValueError: a bad config, or a model_dir holding another config's run.
+  """
+  config.validate()
+  config_lib.check_same_run(config, config.model_dir)
+  if strategy is None:
+    strategy = strategy_lib.get_strategy(config.strategy, tpu=config.tpu,
+                                         num_gpus=config.num_gpus)
+  chief = strategy_lib.is_chief(strategy)
+  output_dir = strategy_lib.output_dir(config.model_dir, strategy)
+  os.makedirs(output_dir, exist_ok=True)
+  keras.utils.set_random_seed(config.seed)
+  if config.deterministic:
+    tf.config.experimental.enable_op_determinism()
+  policy = precision_lib.resolve(config.precision, strategy)
+  previous_policy = precision_lib.set_policy(policy)
+  try:
+    global_batch_size = (config.per_replica_batch_size
+                         * strategy.num_replicas_in_sync)
+    if chief:
+      export.write_config(config, config.model_dir)
+      export.write_run_info({
+          "precision": policy,
+          "strategy": type(strategy).__name__,
+          "num_replicas_in_sync": strategy.num_replicas_in_sync,
+          "global_batch_size": global_batch_size,
+          "multi_worker": strategy_lib.is_multi_worker(strategy),
+          "tensorflow": tf.__version__,
+          "keras": keras.__version__,
+      }, config.model_dir)
+    data = inputs_lib.make_inputs(config, strategy)
+    if chief:
+      export.write_class_names(data.class_names, config.model_dir)
+    logging.info("Training %s with %s: %d replica(s), global batch %d, %s.",
+                 config.model, type(strategy).__name__,
+                 strategy.num_replicas_in_sync, global_batch_size, policy)
+    num_classes = len(data.class_names)
+    model = build_and_compile(config, num_classes, strategy)
+    validation_callback = validation.Validation(
+        data.validation, config.target, num_classes,
+        strategy if strategy_lib.is_multi_worker(strategy) else None)
+    with _quiet_end_of_data():
+      history = model.fit(
+          data.train, epochs=config.epochs,
+          steps_per_epoch=data.steps_per_epoch,
+          class_weight=data.class_weight, shuffle=False, verbose=2,
+          callbacks=callbacks_lib.make_callbacks(config, output_dir,
+                                                 validation_callback))
+    export.export_best(model, output_dir)
+    return history
+  finally:
+    precision_lib.set_policy(previous_policy)
+
+
+def build_and_compile(config: config_lib.TrainConfig, num_classes: int,
+                      strategy: tf.distribute.Strategy) -> keras.Model:
+  """The compiled model, its variables placed by `strategy`."""
+  with strategy.scope():
+    model = models.build_model(config.model, config.image_size,
+                               config.channels, num_classes)
+    loss, metrics = objectives.loss_and_metrics(config.target, num_classes)
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate),
+        loss=loss, metrics=metrics)
+  if strategy_lib.is_multi_worker(strategy):
+    multi_worker.patch_model(model, strategy)
+  return model
+
+
+@contextlib.contextmanager
+def _quiet_end_of_data():
+  """Hides Keras' "input ran out of data" warning.
+
+  An epoch is one pass over a finite training set by design; Keras warns
+  when such a set's length is unknown beforehand (balance="resample").
+  """
+  with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message="Your input ran out of data")
+    yield
