@@ -14,9 +14,10 @@ import tensorflow as tf
 from trainer import config as config_lib
 
 CPUINFO = "/proc/cpuinfo"
-# x86 flags of CPUs with native bfloat16 matrix instructions (AVX512-BF16 on
-# Cooper Lake and later, AMX on Sapphire Rapids and later).
-BF16_CPU_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+# x86 flags of CPUs where mixed_bfloat16 trains faster than float32: AMX tile
+# units (Sapphire Rapids and later). AVX512-BF16 alone is not enough: on such a
+# CPU both models trained 15-30% slower in bfloat16 (bench/results/results.md).
+BF16_CPU_FLAGS = frozenset({"amx_bf16"})
 
 
 def cpu_flags(cpuinfo_path: str = CPUINFO) -> frozenset[str]:
@@ -39,7 +40,7 @@ def resolve(precision: str,
   """Turns a `--precision` value into a Keras dtype policy name.
 
   "auto" is mixed_float16 on a GPU, mixed_bfloat16 on a TPU or on a CPU with
-  bfloat16 instructions, float32 otherwise.
+  AMX bfloat16 units, float32 otherwise.
 
   Args:
     precision: one of `config.PRECISIONS`.

@@ -53,7 +53,7 @@ def define_flags() -> None:
                      lower_bound=0)
   flags.DEFINE_enum("precision", d.precision, config_lib.PRECISIONS,
                     "Keras dtype policy; auto: mixed_float16 on GPU, "
-                    "mixed_bfloat16 on TPU or a CPU with AVX512-BF16/AMX, "
+                    "mixed_bfloat16 on TPU or a CPU with AMX bf16 units, "
                     "else float32.")
   flags.DEFINE_enum("strategy", d.strategy, config_lib.STRATEGIES,
                     "tf.distribute strategy; multi_worker_mirrored reads "

@@ -1,0 +1,99 @@
+"""The frozen, validated configuration of one benchmark run.
+
+`bench/run.py` turns its flags into a `BenchConfig` once; every section reads
+its sizes from here, so --quick changes sizes in one place and never which
+rows exist.
+"""
+
+import dataclasses
+from typing import Optional
+
+SECTIONS = ("build", "input", "memory", "train_step", "quality")
+# Fractions of chest_xray_small for the memory section, as (label, every):
+# every 16th file of each folder, every 4th, all.
+MEMORY_FRACTIONS = (("1/16", 16), ("1/4", 4), ("all", 1))
+
+
+@dataclasses.dataclass(frozen=True)
+class BenchConfig:
+  """Everything a benchmark run depends on.
+
+  Attributes:
+    shared_data: the read-only data folder (chest_xray/, chest_xray_small/).
+    work_dir: where builds, pickles and model dirs are written.
+    out_dir: where results.json and results.md go.
+    quick: a few images and one repeat: checks that every row still runs.
+    quality: also run section 5 (trains two models; long).
+    sections: the sections to run; the others' rows say "not run".
+    repeats: repeats of each timed figure (training: timed windows).
+    memory_repeats: fresh child processes per memory figure.
+    quality_epochs: epochs of each quality training run (at most; early
+      stopping may end sooner).
+  """
+  shared_data: str
+  work_dir: str
+  out_dir: str
+  quick: bool = False
+  quality: bool = False
+  sections: tuple[str, ...] = SECTIONS
+  repeats: int = 3
+  memory_repeats: int = 3
+  quality_epochs: int = 30
+
+  def validate(self) -> "BenchConfig":
+    unknown = set(self.sections) - set(SECTIONS)
+    if unknown:
+      raise ValueError(f"sections: unknown {sorted(unknown)}; known: "
+                       f"{', '.join(SECTIONS)}")
+    for name in ("repeats", "memory_repeats", "quality_epochs"):
+      if getattr(self, name) < 1:
+        raise ValueError(f"{name}: must be at least 1, got "
+                         f"{getattr(self, name)}")
+    return self
+
+  def runs(self, section: str) -> bool:
+    if section == "quality":
+      return self.quality and section in self.sections
+    return section in self.sections
+
+  # Sizes: the issue's in a full run, tiny ones in --quick.
+
+  @property
+  def build_repeats(self) -> int:
+    """Builds take seconds: twice the repeats of the other sections."""
+    return 2 * self.repeats
+
+  @property
+  def build_per_folder(self) -> Optional[int]:
+    """Kermany originals per split/class folder (None: all 286)."""
+    return 4 if self.quick else None
+
+  @property
+  def small_per_folder(self) -> Optional[int]:
+    """chest_xray_small files per split/class folder (None: all 5432)."""
+    return 16 if self.quick else None
+
+  @property
+  def batch_size(self) -> int:
+    return 32
+
+  @property
+  def train_batch_size(self) -> int:
+    return 4 if self.quick else 32
+
+  @property
+  def train_image_size(self) -> int:
+    return 48 if self.quick else 204
+
+  @property
+  def train_warmup_steps(self) -> int:
+    return 1 if self.quick else 2
+
+  @property
+  def train_steps_per_window(self) -> int:
+    return 1 if self.quick else 3
+
+  @property
+  def memory_parallel(self) -> int:
+    """Memory children run at once (peak RSS is per process either way)."""
+    return 3 if self.quick else 1
