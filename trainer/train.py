@@ -15,7 +15,6 @@ import sys
 
 from absl import app
 from absl import flags
-from absl import logging
 
 from trainer import config as config_lib
 

@@ -1,5 +1,7 @@
 """Helpers for trainer tests: tiny configs and subprocess runs of the CLI."""
 
+import csv
+import json
 import os
 import pathlib
 import socket
@@ -59,3 +61,19 @@ def free_port() -> int:
   with socket.socket() as s:
     s.bind(("127.0.0.1", 0))
     return s.getsockname()[1]
+
+
+def history_rows(model_dir) -> list[dict]:
+  """history.csv of a run, one dict per epoch."""
+  with open(os.path.join(model_dir, "history.csv"), newline="") as f:
+    return list(csv.DictReader(f))
+
+
+def finished_epochs(model_dir) -> int:
+  """Epochs BackupAndRestore has recorded as finished (0 before the first)."""
+  path = os.path.join(model_dir, "backup", "training_metadata.json")
+  try:
+    with open(path) as f:
+      return json.load(f)["epoch"]
+  except (OSError, ValueError, KeyError):
+    return 0

@@ -1,27 +1,11 @@
 """A run killed with SIGKILL after an epoch resumes there when restarted."""
 
-import csv
-import json
 import os
 import signal
 import subprocess
 import time
 
 from tests.trainer import helpers
-
-
-def _rows(model_dir):
-  with open(os.path.join(model_dir, "history.csv"), newline="") as f:
-    return list(csv.DictReader(f))
-
-
-def _finished_epochs(model_dir):
-  path = os.path.join(model_dir, "backup", "training_metadata.json")
-  try:
-    with open(path) as f:
-      return json.load(f)["epoch"]
-  except (OSError, ValueError, KeyError):
-    return 0
 
 
 def test_sigkill_then_restart_continues(make_config, tmp_path):
@@ -37,7 +21,7 @@ def test_sigkill_then_restart_continues(make_config, tmp_path):
                            stderr=subprocess.DEVNULL)
   try:
     deadline = time.monotonic() + 240
-    while _finished_epochs(config.model_dir) < 1:
+    while helpers.finished_epochs(config.model_dir) < 1:
       assert first.poll() is None, "first run ended before it was killed"
       assert time.monotonic() < deadline, "no epoch finished in time"
       time.sleep(0.02)
@@ -46,9 +30,9 @@ def test_sigkill_then_restart_continues(make_config, tmp_path):
     first.kill()
     first.wait()
   assert first.returncode == -signal.SIGKILL
-  done = _finished_epochs(config.model_dir)
+  done = helpers.finished_epochs(config.model_dir)
   assert 1 <= done < config.epochs
-  rows_before = _rows(config.model_dir)[:done]
+  rows_before = helpers.history_rows(config.model_dir)[:done]
 
   second = subprocess.run(command, cwd=helpers.REPO, env=env,
                           capture_output=True, text=True, timeout=300)
@@ -56,7 +40,7 @@ def test_sigkill_then_restart_continues(make_config, tmp_path):
   assert f"Resumed at epoch {done}" in second.stderr
   assert f"Epoch {done + 1}/{config.epochs}" in second.stdout
   assert "Epoch 1/" not in second.stdout
-  rows = _rows(config.model_dir)
+  rows = helpers.history_rows(config.model_dir)
   assert [int(row["epoch"]) for row in rows] == list(range(config.epochs))
   assert rows[:done] == rows_before  # finished epochs were not redone
   assert os.path.exists(os.path.join(config.model_dir, "saved_model"))

@@ -12,8 +12,6 @@ command line (test_predict.py).
 """
 
 import ast
-import csv
-import dataclasses
 import json
 import os
 import pathlib
@@ -36,20 +34,6 @@ from trainer import inputs as inputs_lib
 from trainer import models
 from trainer import predict
 from trainer import run_dir
-
-
-def _history(model_dir):
-  with open(os.path.join(model_dir, "history.csv"), newline="") as f:
-    return list(csv.DictReader(f))
-
-
-def _finished_epochs(model_dir):
-  path = os.path.join(model_dir, "backup", "training_metadata.json")
-  try:
-    with open(path) as f:
-      return json.load(f)["epoch"]
-  except (OSError, ValueError, KeyError):
-    return 0
 
 
 def _step_seconds(summary: str) -> float:
@@ -143,8 +127,8 @@ def test_kill_in_the_second_epoch_then_restart(make_config, tmp_path):
   # summary line, the backup still at epoch 1).
   assert not any(re.match(r"\d+/\d+ - ", line) for line in second_epoch), (
       stdout)
-  assert _finished_epochs(config.model_dir) == 1
-  rows_before = _history(config.model_dir)
+  assert helpers.finished_epochs(config.model_dir) == 1
+  rows_before = helpers.history_rows(config.model_dir)
   assert [int(row["epoch"]) for row in rows_before] == [0]
   config_before = export.read_config(config.model_dir)
   assert config_before == config
@@ -155,7 +139,7 @@ def test_kill_in_the_second_epoch_then_restart(make_config, tmp_path):
   assert "Resumed at epoch 1" in second.stderr
   started = re.findall(r"^Epoch (\d+)/", second.stdout, re.MULTILINE)
   assert started == ["2", "3"]  # resumed in epoch 2, not from the start
-  rows = _history(config.model_dir)
+  rows = helpers.history_rows(config.model_dir)
   assert [int(row["epoch"]) for row in rows] == list(range(epochs))
   assert rows[0] == rows_before[0]
   assert not os.path.exists(os.path.join(config.model_dir, "backup"))
