@@ -33,10 +33,9 @@ SECTION = "3 memory"
 CONFIG_NAME = "bench_small_all_train"
 _APPROACHES = (
     # (key, words, approach, cache, growth target)
-    ("pipeline_cache", "pipeline, cache on (trainer default)", "pipeline",
-     True, report.Target("<=", 1.10)),
-    ("pipeline_nocache", "pipeline, cache off", "pipeline", False,
-     report.Target("<=", 1.10)),
+    ("pipeline_nocache", "pipeline, cache off (trainer default)", "pipeline",
+     False, report.Target("<=", 1.10)),
+    ("pipeline_cache", "pipeline, cache on", "pipeline", True, None),
     ("pickle", "pickle -> from_tensor_slices", "pickle", None, None),
 )
 

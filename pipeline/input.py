@@ -1,7 +1,8 @@
 """tf.data input pipelines over pneumonia_xray: train, eval, class balance.
 
-make_for_train: read (files shuffled) -> decode + preprocess -> cache ->
-  shuffle [or per-class resampling] -> augment -> batch -> prefetch.
+make_for_train: read (files shuffled) -> shuffle encoded -> decode +
+  preprocess [or, with cache: decode + preprocess -> cache -> shuffle]
+  [or per-class resampling] -> augment -> batch -> prefetch.
 make_for_eval: read in stored order -> decode + preprocess [-> cache] ->
   batch -> prefetch; never shuffled or augmented.
 
@@ -65,7 +66,7 @@ class InputConfig:
   target: str = "label"
   global_batch_size: int = 32
   shuffle_buffer: int = 2048
-  cache: bool = True
+  cache: bool = False
   augment: Optional[augment_lib.AugmentConfig] = augment_lib.AugmentConfig()
   balance: str = "class_weight"
   seed: int = 0
@@ -209,6 +210,25 @@ def _finish(dataset: tf.data.Dataset, config: InputConfig,
   return dataset.prefetch(tf.data.AUTOTUNE)
 
 
+def _decoded_and_shuffled(dataset: tf.data.Dataset, decode, config: InputConfig,
+                          buffer_size: int, seed: int) -> tf.data.Dataset:
+  """Decodes and shuffles; the shuffle holds encoded examples unless cached.
+
+  A buffer of decoded float32 images costs S*S*C*4 bytes each (2048 of them at
+  204 px: 340 MB), still-encoded ones about 15 KB, so without a cache memory
+  stays flat as the data grow. With config.cache the decoded images are kept
+  anyway, and shuffling after the cache saves decoding every epoch.
+  """
+  def shuffle(examples):
+    return examples.shuffle(buffer_size, seed=seed,
+                            reshuffle_each_iteration=True)
+
+  if config.cache:
+    return shuffle(dataset.map(decode, num_parallel_calls=tf.data.AUTOTUNE)
+                   .cache())
+  return shuffle(dataset).map(decode, num_parallel_calls=tf.data.AUTOTUNE)
+
+
 def _random_seeds(seed: int) -> tf.data.Dataset:
   """An endless stream of shape-[2] int64 seeds, new ones every epoch."""
   return tf.data.Dataset.random(
@@ -266,13 +286,9 @@ def _resampled(builder, split, read_context, config: InputConfig,
                    True, config.seed)
     stream = stream.filter(
         lambda example, c=c: tf.equal(example[config.target], c))
-    stream = stream.map(decode, num_parallel_calls=tf.data.AUTOTUNE)
-    if config.cache:
-      stream = stream.cache()
-    stream = stream.shuffle(
-        min(config.shuffle_buffer, int(counts[c])),
-        seed=_seed(config, _SHUFFLE, pipeline_id, c),
-        reshuffle_each_iteration=True).repeat(passes)
+    stream = _decoded_and_shuffled(
+        stream, decode, config, min(config.shuffle_buffer, int(counts[c])),
+        _seed(config, _SHUFFLE, pipeline_id, c)).repeat(passes)
     if keep < 1.0:
       draws = tf.data.Dataset.random(
           seed=_seed(config, _KEEP, pipeline_id, c),
@@ -316,13 +332,9 @@ def make_for_train(
   else:
     dataset = _read(builder, split, read_context, ("image", config.target),
                     True, config.seed)
-    dataset = dataset.map(_decode_fn(builder, config),
-                          num_parallel_calls=tf.data.AUTOTUNE)
-    if config.cache:
-      dataset = dataset.cache()
-    dataset = dataset.shuffle(config.shuffle_buffer,
-                              seed=_seed(config, _SHUFFLE, pipeline_id),
-                              reshuffle_each_iteration=True)
+    dataset = _decoded_and_shuffled(
+        dataset, _decode_fn(builder, config), config, config.shuffle_buffer,
+        _seed(config, _SHUFFLE, pipeline_id))
   if config.augment is not None:
     dataset = _augmented(dataset, config, pipeline_id)
   return _finish(dataset, config, input_context)

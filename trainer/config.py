@@ -56,7 +56,7 @@ class TrainConfig:
   reduce_lr_patience: int = 2
   deterministic: bool = False
   shuffle_buffer: int = 2048
-  cache: bool = True
+  cache: bool = False
 
   def validate(self) -> "TrainConfig":
     """Raises ValueError naming the first bad field; returns self."""

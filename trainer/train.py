@@ -92,7 +92,10 @@ def define_flags() -> None:
                        "enable_op_determinism); slower.")
   flags.DEFINE_integer("shuffle_buffer", d.shuffle_buffer,
                        "Training shuffle buffer, examples.", lower_bound=1)
-  flags.DEFINE_boolean("cache", d.cache, "Cache decoded images in memory.")
+  flags.DEFINE_boolean(
+      "cache", d.cache,
+      "Cache decoded images in memory: faster epochs after the first, but "
+      "memory grows with the data (float32 image_size**2 * channels each).")
 
 
 def config_from_flags() -> config_lib.TrainConfig:
