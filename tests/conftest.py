@@ -37,19 +37,26 @@ def shared_data() -> pathlib.Path:
   return _require_shared_data()
 
 
-def make_tiny_manual_dir(target: pathlib.Path) -> pathlib.Path:
-  """A manual_dir of real images: a Kermany-layout subset of chest_xray_small
-  (first files by name per class) and the ieee8023 metadata with a few of its
-  frontal images. Files are copied, since links out of a source root are
-  refused by the readers."""
-  shared = _require_shared_data()
-  for split, count in TINY_PER_CLASS.items():
+def copy_kermany_subset(target: pathlib.Path, per_class: dict[str, int],
+                        shared: pathlib.Path = SHARED_DATA) -> None:
+  """Copies the first `per_class[split]` chest_xray_small files (by name) of
+  each class into target/chest_xray/<split>/<CLASS>/, a Kermany layout."""
+  for split, count in per_class.items():
     for cls in ("NORMAL", "PNEUMONIA"):
       source = shared / "chest_xray_small" / split / cls
       destination = target / "chest_xray" / split / cls
       destination.mkdir(parents=True)
       for path in sorted(source.iterdir())[:count]:
         shutil.copyfile(path, destination / path.name)
+
+
+def make_tiny_manual_dir(target: pathlib.Path) -> pathlib.Path:
+  """A manual_dir of real images: a Kermany-layout subset of chest_xray_small
+  (first files by name per class) and the ieee8023 metadata with a few of its
+  frontal images. Files are copied, since links out of a source root are
+  refused by the readers."""
+  shared = _require_shared_data()
+  copy_kermany_subset(target, TINY_PER_CLASS, shared)
   ieee = shared / "covid-chestxray-dataset"
   (target / "covid-chestxray-dataset" / "images").mkdir(parents=True)
   shutil.copyfile(ieee / "metadata.csv",

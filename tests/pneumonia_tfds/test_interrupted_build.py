@@ -7,7 +7,6 @@ import hashlib
 import io
 import os
 import pathlib
-import shutil
 import signal
 import subprocess
 import sys
@@ -30,13 +29,7 @@ TIMEOUT_SECONDS = 300
 
 
 def _make_manual_dir(target: pathlib.Path, shared_data: pathlib.Path):
-  for split, count in PER_CLASS.items():
-    for cls in ("NORMAL", "PNEUMONIA"):
-      source = shared_data / "chest_xray_small" / split / cls
-      destination = target / "chest_xray" / split / cls
-      destination.mkdir(parents=True)
-      for path in sorted(source.iterdir())[:count]:
-        shutil.copyfile(path, destination / path.name)
+  conftest.copy_kermany_subset(target, PER_CLASS, shared_data)
   return target
 
 
