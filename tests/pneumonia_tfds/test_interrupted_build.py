@@ -196,7 +196,7 @@ def test_a_dead_decode_worker_fails_the_build_instead_of_hanging(tmp_path):
           os._exit(1)  # As a decoder crash or the out-of-memory killer would.
         return task
 
-      fake = types.SimpleNamespace(_num_workers=2)
+      fake = types.SimpleNamespace(_num_workers=2, _executor=None)
       try:
         list(builder_lib.Builder._map(fake, decode, list(range(40))))
       except RuntimeError as e:

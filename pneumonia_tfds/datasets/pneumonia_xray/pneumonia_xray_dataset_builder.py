@@ -169,6 +169,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     self._num_workers = num_workers or os.cpu_count() or 1
     self._download_missing = download_missing
     self._roots = {}
+    self._executor = None
     self._records = []
     self._images = []
     self._assignment = {}
@@ -323,26 +324,32 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
     An executor rather than multiprocessing.Pool: when a worker dies (killed
     for memory, or a decoder crash), Pool waits for its result forever; the
-    executor raises.
+    executor raises. One executor serves every split of a build (workers
+    start once); `_download_and_prepare` shuts it down.
     """
     if self._num_workers <= 1 or len(tasks) < 2 or not hasattr(os, "fork"):
       yield from map(function, tasks)
       return
-    executor = futures.ProcessPoolExecutor(
-        self._num_workers, mp_context=multiprocessing.get_context("fork"),
-        initializer=_exit_with_parent, initargs=(os.getpid(),))
+    if self._executor is None:
+      self._executor = futures.ProcessPoolExecutor(
+          self._num_workers, mp_context=multiprocessing.get_context("fork"),
+          initializer=_exit_with_parent, initargs=(os.getpid(),))
     try:
-      yield from executor.map(function, tasks, chunksize=4)
+      # Closing this iterator early (a consumer that stops) cancels the
+      # tasks not yet started.
+      yield from self._executor.map(function, tasks, chunksize=4)
     except process.BrokenProcessPool as e:
       raise RuntimeError(
           "pneumonia_xray: a decode worker died (out of memory, or a decoder "
           "crash); build with num_workers=1 to see which file") from e
-    finally:
-      # If the consumer stops early, queued work is dropped, not finished.
-      executor.shutdown(cancel_futures=True)
 
   def _download_and_prepare(self, dl_manager, download_config=None):
-    super()._download_and_prepare(dl_manager, download_config)
+    try:
+      super()._download_and_prepare(dl_manager, download_config)
+    finally:
+      if self._executor is not None:
+        self._executor.shutdown(cancel_futures=True)
+        self._executor = None
     report_rows = report.rows(self._records, self._images, self._assignment,
                               self._written, self._decode_errors)
     summary = report.summary(report_rows)
