@@ -73,17 +73,17 @@ def pickle_dataset(pickle_dir: str, batch_size: int, shuffle_buffer: int,
 
 
 def directory_dataset(directory: str, size: int, batch_size: int,
-                      seed: int = 0):
+                      seed: int = 0, color_mode: str = "grayscale"):
   """keras.utils.image_dataset_from_directory at size x size.
 
-  Grayscale, like the pipeline's output, so both produce the same tensors
-  (the RGB default would only give this baseline more work).
+  Grayscale by default, like the pipeline's output, so both produce the same
+  tensors; color_mode="rgb" is the loader's own default (more work).
   """
   import keras  # pylint: disable=g-import-not-at-top
 
   return keras.utils.image_dataset_from_directory(
       directory, image_size=(size, size), batch_size=batch_size,
-      color_mode="grayscale", seed=seed, verbose=False)
+      color_mode=color_mode, seed=seed, verbose=False)
 
 
 def floor_one(path: str, size: int = data.IMAGE_SIZE) -> tuple[int, int]:

@@ -26,7 +26,6 @@ from bench import report
 from bench import stats
 
 SECTION = "1 build"
-CONFIG_NAME = "bench_kermany_204"
 
 _CONTENDERS = (
     ("build_1_worker", "build, num_workers=1"),
@@ -60,30 +59,14 @@ def row_specs() -> list[report.Spec]:
                   for key, _, _, words, target in _RATIOS]
 
 
-def kermany_config():
-  import pneumonia_tfds  # pylint: disable=g-import-not-at-top
-  return pneumonia_tfds.PneumoniaXrayConfig(
-      name=CONFIG_NAME, description="Kermany originals only, 204x204 gray.",
-      sources=("kermany",))
-
-
-def _manual_dir(config: config_lib.BenchConfig) -> tuple[str, list[str]]:
-  """(manual_dir, its Kermany files): shared data, or a copied subset."""
-  root = os.path.join(config.shared_data, data.KERMANY)
-  paths = data.class_files(root, data.KERMANY_SPLITS,
-                           per_folder=config.build_per_folder)
-  if config.build_per_folder is None:
-    return config.shared_data, paths
-  manual_dir = os.path.join(config.work_dir, "build_manual")
-  return manual_dir, data.copy_tree(paths, config.shared_data, manual_dir)
-
-
 def run(config: config_lib.BenchConfig) -> list[report.Row]:
-  manual_dir, paths = _manual_dir(config)
+  manual_dir, paths = data.kermany_manual_dir(
+      config.shared_data, os.path.join(config.work_dir, "build_manual"),
+      config.build_per_folder)
   data.warm_page_cache(paths)
   count = len(paths)
   scratch = os.path.join(config.work_dir, "build_scratch")
-  build_config = kermany_config()
+  build_config = data.kermany_config()
 
   def build(num_workers):
     data_dir = os.path.join(scratch, f"data_{num_workers}")

@@ -124,6 +124,29 @@ def split_files(builder, split: str, manual_dir: str) -> list[str]:
           for example in tfds.as_numpy(dataset)]
 
 
+KERMANY_CONFIG_NAME = "bench_kermany_204"
+
+
+def kermany_config():
+  """The default 204x204 grayscale config over the Kermany originals only."""
+  import pneumonia_tfds  # pylint: disable=g-import-not-at-top
+  return pneumonia_tfds.PneumoniaXrayConfig(
+      name=KERMANY_CONFIG_NAME,
+      description="Kermany originals only, 204x204 gray.",
+      sources=("kermany",))
+
+
+def kermany_manual_dir(shared_data: str, target: str,
+                       per_folder: Optional[int]) -> tuple[str, list[str]]:
+  """(manual_dir, its Kermany files): shared_data itself, or with per_folder
+  a copy of that many files of each split/class folder in target."""
+  paths = class_files(os.path.join(shared_data, KERMANY), KERMANY_SPLITS,
+                      per_folder=per_folder)
+  if per_folder is None:
+    return shared_data, paths
+  return target, copy_tree(paths, shared_data, target)
+
+
 def small_subset_manual_dir(shared_data: str, target: str, every: int = 1,
                             per_folder: Optional[int] = None) -> str:
   """A manual_dir holding a stratified part of chest_xray_small (copied)."""

@@ -74,11 +74,13 @@ def _sections():
   """(name, module) in table order; imported late, so --help stays fast."""
   # pylint: disable=g-import-not-at-top
   from bench import build
+  from bench import input_stages
   from bench import inputs
   from bench import memory
   from bench import quality
   from bench import train_step
-  return (("build", build), ("input", inputs), ("memory", memory),
+  return (("build", build), ("input", inputs),
+          ("input_stages", input_stages), ("memory", memory),
           ("train_step", train_step), ("quality", quality))
 
 

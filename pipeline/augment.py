@@ -3,7 +3,9 @@
 Every random draw is a stateless op keyed by the example's seed, so the same
 (image, config, seed) always gives the same output, eagerly or in tf.data.
 Rotation, shift and zoom are composed into one affine transform and sampled
-once (bilinear), so the image is interpolated a single time.
+once (bilinear), so the image is interpolated a single time. The input
+pipeline augments whole batches (`augment_batch`); `augment` is the same
+function on one image.
 """
 
 import dataclasses
@@ -86,9 +88,70 @@ def affine_transform(height: tf.Tensor, width: tf.Tensor,
                     (1, 8))
 
 
+def _draws(config: AugmentConfig, height: tf.Tensor, width: tf.Tensor,
+           seed: tf.Tensor) -> tuple[tf.Tensor, ...]:
+  """One image's random changes from its own seed: (transform [8], brightness
+  delta, contrast factor, flip), drawn as tf.image's stateless_random_* would.
+  """
+  geometry_seed, brightness_seed, contrast_seed, flip_seed = tf.unstack(
+      tf.random.experimental.stateless_split(seed, num=4))
+  transform = affine_transform(height, width, config, geometry_seed)[0]
+  delta = _symmetric(brightness_seed, config.brightness)
+  factor = tf.random.stateless_uniform((), contrast_seed, 1.0 - config.contrast,
+                                       1.0 + config.contrast)
+  flip = tf.random.stateless_uniform((), flip_seed, 0.0, 1.0) < 0.5
+  return transform, delta, factor, flip
+
+
+def augment_batch(images: tf.Tensor, config: AugmentConfig,
+                  seeds: tf.Tensor) -> tf.Tensor:
+  """Randomly transforms float32 [0, 1] images (B, H, W, C), each by its seed.
+
+  Image i comes out exactly as `augment(images[i], config, seeds[i])`, but
+  each change is one op over the whole batch: the transform kernel then
+  runs once per batch on all intra-op threads instead of once per image.
+
+  Args:
+    images: float32 batch in [0, 1], as `preprocess.to_model_input` makes it.
+    config: the ranges of the random changes.
+    seeds: shape [B, 2] integer tensor, one seed per image.
+
+  Returns:
+    The augmented batch, clipped to [0, 1]; same shape and dtype.
+  """
+  images = tf.convert_to_tensor(images)
+  if images.shape.rank != 4:
+    raise ValueError(f"augment_batch takes a (B, H, W, C) batch, got shape "
+                     f"{images.shape}")
+  if images.dtype != tf.float32:
+    raise ValueError(f"augment takes float32 images, got {images.dtype}")
+  static_shape = images.shape
+  seeds = tf.cast(tf.convert_to_tensor(seeds), tf.int64)
+  size = tf.shape(images)[1:3]
+  transforms, deltas, factors, flips = tf.map_fn(
+      lambda seed: _draws(config, size[0], size[1], seed), seeds,
+      fn_output_signature=(tf.float32, tf.float32, tf.float32, tf.bool))
+  per_image = lambda values: values[:, tf.newaxis, tf.newaxis, tf.newaxis]
+
+  if config.has_geometry:
+    images = tf.raw_ops.ImageProjectiveTransformV3(
+        images=images, transforms=transforms, output_shape=size,
+        fill_value=0.0, interpolation="BILINEAR", fill_mode=FILL_MODE)
+  if config.brightness:
+    images = images + per_image(deltas)
+  if config.contrast:
+    # tf.image.adjust_contrast: each channel of each image about its own mean.
+    means = tf.reduce_mean(images, axis=(1, 2), keepdims=True)
+    images = (images - means) * per_image(factors) + means
+  if config.horizontal_flip:
+    images = tf.where(per_image(flips), tf.reverse(images, axis=[2]), images)
+  images = tf.clip_by_value(images, 0.0, 1.0)
+  return tf.ensure_shape(images, static_shape)
+
+
 def augment(image: tf.Tensor, config: AugmentConfig,
             seed: tf.Tensor) -> tf.Tensor:
-  """Randomly transforms a float32 [0, 1] image (H, W, C); same shape, dtype.
+  """Randomly transforms one float32 [0, 1] image (H, W, C); same shape, dtype.
 
   Args:
     image: float32 image in [0, 1], as `preprocess.to_model_input` makes it.
@@ -102,26 +165,5 @@ def augment(image: tf.Tensor, config: AugmentConfig,
   if image.shape.rank != 3:
     raise ValueError(f"augment takes one (H, W, C) image, got shape "
                      f"{image.shape}")
-  if image.dtype != tf.float32:
-    raise ValueError(f"augment takes a float32 image, got {image.dtype}")
-  static_shape = image.shape
-  seed = tf.cast(tf.convert_to_tensor(seed), tf.int64)
-  geometry_seed, brightness_seed, contrast_seed, flip_seed = tf.unstack(
-      tf.random.experimental.stateless_split(seed, num=4))
-
-  if config.has_geometry:
-    size = tf.shape(image)[:2]
-    transform = affine_transform(size[0], size[1], config, geometry_seed)
-    image = tf.raw_ops.ImageProjectiveTransformV3(
-        images=image[tf.newaxis], transforms=transform, output_shape=size,
-        fill_value=0.0, interpolation="BILINEAR", fill_mode=FILL_MODE)[0]
-  if config.brightness:
-    image = tf.image.stateless_random_brightness(
-        image, config.brightness, brightness_seed)
-  if config.contrast:
-    image = tf.image.stateless_random_contrast(
-        image, 1.0 - config.contrast, 1.0 + config.contrast, contrast_seed)
-  if config.horizontal_flip:
-    image = tf.image.stateless_random_flip_left_right(image, flip_seed)
-  image = tf.clip_by_value(image, 0.0, 1.0)
-  return tf.ensure_shape(image, static_shape)
+  seed = tf.convert_to_tensor(seed)
+  return augment_batch(image[tf.newaxis], config, seed[tf.newaxis])[0]

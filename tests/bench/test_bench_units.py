@@ -1,10 +1,9 @@
-"""The benchmark's pure pieces: statistics, the table, the quality metrics."""
+"""The benchmark's pure pieces: statistics, the table, the quality rows."""
 
 import json
 
 import numpy as np
 import pytest
-from sklearn import metrics as sk_metrics
 
 from bench import config as config_lib
 from bench import quality
@@ -57,7 +56,8 @@ def test_row_ids_are_unique_and_stable():
   ids = bench_run.expected_row_ids()
   assert len(ids) == len(set(ids))
   sections = {row_id.split("/")[0] for row_id in ids}
-  assert sections == {"build", "input", "memory", "train_step", "quality"}
+  assert sections == {"build", "input", "input_stages", "memory", "train_step",
+                      "quality"}
 
 
 def test_config_rejects_unknown_sections():
@@ -65,31 +65,15 @@ def test_config_rejects_unknown_sections():
     config_lib.BenchConfig("d", "w", "o", sections=("nope",)).validate()
 
 
-def test_roc_auc_matches_scikit_learn_with_ties():
-  rng = np.random.default_rng(0)
-  labels = rng.integers(0, 2, 200)
-  scores = np.round(rng.random(200) + 0.3 * labels, 1)  # many ties
-  assert quality.roc_auc(labels, scores) == pytest.approx(
-      sk_metrics.roc_auc_score(labels, scores))
-
-
-def test_youden_threshold_maximizes_j():
-  labels = np.array([0, 0, 0, 1, 1, 1])
-  scores = np.array([0.1, 0.2, 0.6, 0.4, 0.7, 0.9])
-  threshold = quality.youden_threshold(labels, scores)
-  sensitivity, specificity = quality.rates_at(labels, scores, threshold)
-  best = max(sum(quality.rates_at(labels, scores, t)) for t in scores)
-  assert sensitivity + specificity == pytest.approx(best)
-
-
-def test_group_bootstrap_brackets_the_estimate():
-  rng = np.random.default_rng(1)
-  labels = np.repeat([0, 1], 60)
-  scores = rng.random(120) + 0.5 * labels
-  groups = [f"g{i // 3}" for i in range(120)]
-  intervals = quality.group_bootstrap(labels, scores, groups, 0.75,
-                                      samples=300)
-  auc = quality.roc_auc(labels, scores)
-  low, high = intervals["auc"]
-  assert low <= auc <= high
-  assert 0.0 <= intervals["sensitivity"][0] <= intervals["sensitivity"][1]
+def test_quality_rows_come_from_evaluate_metrics_json():
+  overall = {key: {"value": v, "ci_low": v - 0.01, "ci_high": v + 0.01}
+             for key, v in (("roc_auc", 0.95), ("sensitivity", 0.97),
+                            ("specificity", 0.8))}
+  metrics = {"overall": overall, "threshold": {"threshold": 0.9}}
+  figures = quality.figures_from_metrics(metrics)
+  assert figures["roc_auc"] == (0.95, (0.94, 0.96))
+  assert figures["specificity"] == (0.8, (0.79, 0.81))
+  assert figures["threshold"] == (0.9, None)
+  targets = {spec.id: spec.target for spec in quality.row_specs()}
+  assert targets["quality/small_resnet_roc_auc"].bound == 0.96
+  assert targets["quality/blog_cnn_roc_auc"] is None

@@ -46,6 +46,38 @@ def test_eager_equals_dataset_map(images):
     np.testing.assert_array_equal(got, expected)
 
 
+def test_batch_equals_each_image_by_its_seed(images):
+  config = augment.AugmentConfig(horizontal_flip=True)
+  seeds = np.arange(2 * len(images), dtype=np.int64).reshape(-1, 2) * 7919
+  one_by_one = np.stack([augment.augment(image, config, seed).numpy()
+                         for image, seed in zip(images, seeds)])
+  # The input pipeline's way: seeds paired per example, then batched.
+  batches = tf.data.Dataset.from_tensor_slices((images, seeds)).batch(3).map(
+      lambda batch, batch_seeds: augment.augment_batch(batch, config,
+                                                       batch_seeds))
+  np.testing.assert_array_equal(
+      np.concatenate(list(batches.as_numpy_iterator())), one_by_one)
+
+
+@pytest.mark.parametrize("field, tf_image_op", [
+    ("brightness", lambda image, seed: tf.image.stateless_random_brightness(
+        image, 0.3, seed)),
+    ("contrast", lambda image, seed: tf.image.stateless_random_contrast(
+        image, 0.7, 1.3, seed)),
+])
+def test_photometric_changes_are_tf_images(images, field, tf_image_op):
+  # Only `field` on; its seed is the one augment splits off for it.
+  off = dict(rotation_degrees=0.0, shift_fraction=0.0, zoom_fraction=0.0,
+             brightness=0.0, contrast=0.0)
+  config = augment.AugmentConfig(**{**off, field: 0.3})
+  field_seed = tf.random.experimental.stateless_split(
+      tf.constant(SEED, tf.int64), num=4)[("brightness", "contrast").index(
+          field) + 1]
+  expected = tf.clip_by_value(tf_image_op(images[1], field_seed), 0.0, 1.0)
+  np.testing.assert_allclose(augment.augment(images[1], config, SEED),
+                             expected, atol=1e-6)
+
+
 @pytest.mark.parametrize("channels", [1, 3])
 def test_keeps_shape_dtype_and_range(images, channels):
   image = np.repeat(images[1], channels, axis=-1)
@@ -116,9 +148,11 @@ def test_bad_config_raises(field, value):
     augment.AugmentConfig(**{field: value})
 
 
-def test_rejects_batches_and_uint8(images):
+def test_rejects_wrong_rank_and_uint8(images):
   with pytest.raises(ValueError):
     augment.augment(images, augment.AugmentConfig(), SEED)
+  with pytest.raises(ValueError, match="batch"):
+    augment.augment_batch(images[0], augment.AugmentConfig(), [SEED])
   with pytest.raises(ValueError):
     augment.augment(np.zeros((8, 8, 1), np.uint8), augment.AugmentConfig(),
                     SEED)
