@@ -3,7 +3,9 @@
 A profile by ablation on the small_gray_204 train split (204x204 JPEG
 records, the same format as any 204 px build), batch 32, cache off: each row
 adds one stage to the one above, or runs one stage alone, so the drop from
-row to row is that stage's cost. All rows run back to back in every repeat.
+row to row is that stage's cost. Every row runs with the pipeline's own
+tf.data options (pipeline.input.dataset_options) and all run back to back in
+every repeat.
 
   read              TFDS reads and parses the records (image left encoded)
   + shuffle         shuffle(2048) of the encoded examples
@@ -82,7 +84,8 @@ def _makers(config: config_lib.BenchConfig, small: data.SmallBuild) -> dict:
     return read().shuffle(base.shuffle_buffer, seed=0)
 
   def finish(dataset):
-    return dataset.batch(batch).prefetch(tf.data.AUTOTUNE)
+    return dataset.batch(batch).prefetch(tf.data.AUTOTUNE).with_options(
+        input_lib.dataset_options())
 
   def plain_reader():
     files = sorted(glob.glob(os.path.join(builder.data_dir,
@@ -108,7 +111,8 @@ def _makers(config: config_lib.BenchConfig, small: data.SmallBuild) -> dict:
   def in_memory(function):
     batches = max(1, count // batch)
     return tf.data.Dataset.from_tensors(images).repeat(batches).map(
-        lambda x: (function(x),), num_parallel_calls=tf.data.AUTOTUNE)
+        lambda x: (function(x),), num_parallel_calls=tf.data.AUTOTUNE
+    ).with_options(input_lib.dataset_options())
 
   def transform(x):
     return tf.raw_ops.ImageProjectiveTransformV3(

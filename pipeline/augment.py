@@ -108,8 +108,8 @@ def augment_batch(images: tf.Tensor, config: AugmentConfig,
   """Randomly transforms float32 [0, 1] images (B, H, W, C), each by its seed.
 
   Image i comes out exactly as `augment(images[i], config, seeds[i])`, but
-  each change is one op over the whole batch: the transform kernel then
-  runs once per batch on all intra-op threads instead of once per image.
+  each change is one op over the whole batch: the transform kernel runs once
+  per batch instead of once per image.
 
   Args:
     images: float32 batch in [0, 1], as `preprocess.to_model_input` makes it.

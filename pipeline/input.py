@@ -239,8 +239,9 @@ def _augmented_batches(dataset: tf.data.Dataset, config: InputConfig,
   """Batches, then augments each batch with one seed per example.
 
   Seeds are paired with examples before batching, so an example's changes do
-  not depend on the batch size; augmenting whole batches runs each transform
-  kernel once per batch (several times faster than once per image on CPU).
+  not depend on the batch size; each transform kernel then runs once per
+  batch instead of once per image (about 5% faster on a 2-CPU machine: the
+  kernel's per-pixel work dominates either way).
   """
   augment_config = config.augment
   seeds = _random_seeds(_seed(config, _AUGMENT, pipeline_id))
@@ -253,6 +254,20 @@ def _augmented_batches(dataset: tf.data.Dataset, config: InputConfig,
   batches = _batched(tf.data.Dataset.zip(dataset, seeds), config,
                      input_context)
   return batches.map(apply, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def dataset_options() -> tf.data.Options:
+  """Options of every pipeline made here.
+
+  tf.data's autotuner is off: on a 2-CPU machine it ran most epochs of the
+  augmented training input at half speed (about 800 instead of 1,550
+  examples/s, whole epochs at one speed or the other). Without it, every
+  AUTOTUNE parallelism is the number of CPUs, which is what the slow epochs
+  lacked (bench/README.md, section 2).
+  """
+  options = tf.data.Options()
+  options.autotune.enabled = False
+  return options
 
 
 def _count_targets(dataset: tf.data.Dataset, target: str,
@@ -346,7 +361,7 @@ def make_for_train(
     dataset = _batched(dataset, config, input_context)
   else:
     dataset = _augmented_batches(dataset, config, input_context, pipeline_id)
-  return dataset.prefetch(tf.data.AUTOTUNE)
+  return dataset.prefetch(tf.data.AUTOTUNE).with_options(dataset_options())
 
 
 def make_for_eval(
@@ -379,7 +394,8 @@ def make_for_eval(
                         num_parallel_calls=tf.data.AUTOTUNE)
   if config.cache:
     dataset = dataset.cache()
-  return _batched(dataset, config, input_context).prefetch(tf.data.AUTOTUNE)
+  return _batched(dataset, config, input_context).prefetch(
+      tf.data.AUTOTUNE).with_options(dataset_options())
 
 
 def class_counts(config: InputConfig, split: str = "train") -> np.ndarray:

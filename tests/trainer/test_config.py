@@ -98,3 +98,14 @@ def test_same_run_check(tmp_path):
     config_lib.check_same_run(
         dataclasses.replace(config, model="small_resnet", image_size=96),
         str(tmp_path))
+
+
+def test_default_augmentation_is_the_pipelines_default():
+  # TrainConfig repeats AugmentConfig's fields flat (it stays TensorFlow-free
+  # for fast flag parsing); the two sets of defaults must not drift apart.
+  from pipeline import augment  # pylint: disable=g-import-not-at-top
+  from trainer import inputs  # pylint: disable=g-import-not-at-top
+  config = config_lib.TrainConfig(model_dir="unused")
+  assert inputs.input_config(config, 32).augment == augment.AugmentConfig()
+  assert inputs.input_config(
+      dataclasses.replace(config, augment=False), 32).augment is None
