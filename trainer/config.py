@@ -12,6 +12,8 @@ import os
 import re
 from typing import Any, Optional
 
+from pipeline import augment_config
+
 MODELS = ("blog_cnn", "small_resnet")
 STRATEGIES = ("default", "mirrored", "multi_worker_mirrored", "tpu")
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
@@ -23,6 +25,7 @@ CHANNELS = (1, 3)
 MIN_IMAGE_SIZE = 32
 CONFIG_FILENAME = "config.json"
 
+_AUGMENT_DEFAULTS = augment_config.AugmentConfig()
 _DATASET_PATTERN = re.compile(r"^[a-z0-9_]+(/[a-z0-9_]+)?(:[0-9.]+)?$")
 
 
@@ -44,12 +47,13 @@ class TrainConfig:
   tpu: str = ""
   num_gpus: int = 0
   augment: bool = True
-  rotation_degrees: float = 5.0
-  shift_fraction: float = 0.05
-  zoom_fraction: float = 0.1
-  brightness: float = 0.1
-  contrast: float = 0.1
-  horizontal_flip: bool = False
+  # The pipeline's AugmentConfig, flat: one flag per field.
+  rotation_degrees: float = _AUGMENT_DEFAULTS.rotation_degrees
+  shift_fraction: float = _AUGMENT_DEFAULTS.shift_fraction
+  zoom_fraction: float = _AUGMENT_DEFAULTS.zoom_fraction
+  brightness: float = _AUGMENT_DEFAULTS.brightness
+  contrast: float = _AUGMENT_DEFAULTS.contrast
+  horizontal_flip: bool = _AUGMENT_DEFAULTS.horizontal_flip
   balance: str = "class_weight"
   seed: int = 0
   early_stopping_patience: int = 5
@@ -82,11 +86,7 @@ class TrainConfig:
            "strategy 'tpu' needs the TPU address (or 'local' on a TPU VM)")
     _check(self.strategy == "tpu" or not self.tpu, "tpu",
            f"given, but strategy is {self.strategy!r}")
-    _check(0 <= self.rotation_degrees <= 180, "rotation_degrees",
-           f"{self.rotation_degrees} is outside [0, 180]")
-    for name in ("shift_fraction", "zoom_fraction", "brightness", "contrast"):
-      value = getattr(self, name)
-      _check(0 <= value < 1, name, f"{value} is outside [0, 1)")
+    self.augment_ranges()  # AugmentConfig checks its own fields
     _check(self.seed >= 0, "seed", f"{self.seed} is negative")
     _check(self.early_stopping_patience >= 0, "early_stopping_patience",
            f"{self.early_stopping_patience} is negative (0 disables)")
@@ -95,6 +95,12 @@ class TrainConfig:
     _check(self.shuffle_buffer >= 1, "shuffle_buffer",
            f"{self.shuffle_buffer} must be at least 1")
     return self
+
+  def augment_ranges(self) -> augment_config.AugmentConfig:
+    """The augmentation fields as the pipeline's AugmentConfig."""
+    return augment_config.AugmentConfig(
+        **{field.name: getattr(self, field.name)
+           for field in dataclasses.fields(augment_config.AugmentConfig)})
 
   def to_dict(self) -> dict[str, Any]:
     return dataclasses.asdict(self)

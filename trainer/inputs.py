@@ -26,7 +26,6 @@ from typing import Optional
 import numpy as np
 import tensorflow as tf
 
-from pipeline import augment as augment_lib
 from pipeline import input as input_lib
 from trainer import config as config_lib
 from trainer import strategy as strategy_lib
@@ -46,14 +45,7 @@ class Inputs:
 def input_config(config: config_lib.TrainConfig, global_batch_size: int,
                  drop_remainder: bool = False) -> input_lib.InputConfig:
   """The pipeline's view of a TrainConfig."""
-  augment = None
-  if config.augment:
-    augment = augment_lib.AugmentConfig(
-        rotation_degrees=config.rotation_degrees,
-        shift_fraction=config.shift_fraction,
-        zoom_fraction=config.zoom_fraction,
-        brightness=config.brightness, contrast=config.contrast,
-        horizontal_flip=config.horizontal_flip)
+  augment = config.augment_ranges() if config.augment else None
   return input_lib.InputConfig(
       dataset=config.dataset, data_dir=config.data_dir,
       image_size=config.image_size, channels=config.channels,
