@@ -10,12 +10,15 @@ function on one image.
 
 import math
 
+import keras
 import tensorflow as tf
 
 from pipeline.augment_config import AugmentConfig
 
 # Pixels the transform pulls from outside the image repeat the nearest edge:
-# no black wedges that evaluation images never have.
+# no black wedges that evaluation images never have. Spelled as the raw op's
+# attribute (bench/input_stages.py times that op with it); keras takes it in
+# lower case.
 FILL_MODE = "NEAREST"
 
 
@@ -28,8 +31,9 @@ def affine_transform(height: tf.Tensor, width: tf.Tensor,
   """The random rotation + shift + zoom as one projective transform row.
 
   Returns [1, 8] float32 `[a0, a1, a2, b0, b1, b2, 0, 0]` mapping each output
-  pixel (x, y) to the input point it samples, as ImageProjectiveTransformV3
-  expects: input = center + rotate(output - center) / scale - shift.
+  pixel (x, y) to the input point it samples, as
+  keras.ops.image.affine_transform expects:
+  input = center + rotate(output - center) / scale - shift.
   """
   rotation_seed, shift_seed, zoom_seed = tf.unstack(
       tf.random.experimental.stateless_split(seed, num=3))
@@ -94,9 +98,12 @@ def augment_batch(images: tf.Tensor, config: AugmentConfig,
   per_image = lambda values: values[:, tf.newaxis, tf.newaxis, tf.newaxis]
 
   if config.has_geometry:
-    images = tf.raw_ops.ImageProjectiveTransformV3(
-        images=images, transforms=transforms, output_shape=size,
-        fill_value=0.0, interpolation="BILINEAR", fill_mode=FILL_MODE)
+    # All B transforms in one call; the layout is fixed rather than taken from
+    # keras.config, which a model's settings must not be able to flip.
+    images = keras.ops.image.affine_transform(
+        images, transforms, interpolation="bilinear",
+        fill_mode=FILL_MODE.lower(), fill_value=0.0,
+        data_format="channels_last")
   if config.brightness:
     images = images + per_image(deltas)
   if config.contrast:

@@ -7,9 +7,12 @@ make_for_eval: read in stored order -> decode + preprocess [-> cache] ->
   batch -> prefetch; never shuffled or augmented.
 
 Both yield one finite pass per iteration, so a Keras epoch is one pass over the
-split (for balance="resample", about one pass' worth of examples). Random draws
-(shuffles, resampling, augmentation) are seeded from InputConfig.seed: two
-pipelines built from one config give the same sequence of epochs. The image is
+split (for balance="resample", as many balanced examples as the split has); for
+distributed training make_for_train can instead yield an endless stream of
+fixed-length epochs. Random draws (file order, shuffles, resampling,
+augmentation) are seeded from (InputConfig.seed, epoch number): two pipelines
+built from one config give the same epochs, and epoch k is the same whether
+it is a process's first or its k-th. The image is
 decoded here, after any per-class filtering, never by TFDS; text features are
 not even parsed unless asked for.
 """
@@ -19,10 +22,12 @@ import math
 from typing import Optional, Union
 
 import numpy as np
+from sklearn.utils import class_weight
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
 import pneumonia_tfds  # pylint: disable=unused-import  (registers the builder)
+from pneumonia_tfds import cpus
 from pipeline import augment as augment_lib
 from pipeline import preprocess
 
@@ -32,7 +37,13 @@ METADATA_KEYS = ("source", "view", "patient_id", "file_name", "label",
                  "pneumonia_type")
 
 # Purposes folded into config.seed, so no two random streams share a seed.
-_SHUFFLE, _AUGMENT, _SAMPLE, _KEEP = range(1, 5)
+_SHUFFLE, _AUGMENT, _SAMPLE, _KEEP, _FILES = range(1, 6)
+AUTOTUNE_MODES = ("auto", "on", "off")
+# Graph-level seed inside a training pass (see make_for_train); any nonzero.
+_GRAPH_SEED = 1
+# "auto" turns tf.data's autotuner off on machines with at most this many
+# CPUs (see autotune_enabled).
+AUTOTUNE_MAX_CPUS_OFF = 4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,6 +69,8 @@ class InputConfig:
       classes drawn per epoch).
     seed: seed of every random draw in the pipeline.
     drop_remainder: drop the last partial batch, for static shapes (TPUs).
+    autotune: tf.data's autotuner: "on", "off", or "auto" (see
+      autotune_enabled).
   """
   dataset: str = "pneumonia_xray/gray_204"
   data_dir: Optional[str] = None
@@ -71,6 +84,7 @@ class InputConfig:
   balance: str = "class_weight"
   seed: int = 0
   drop_remainder: bool = False
+  autotune: str = "auto"
 
   def __post_init__(self):
     if not isinstance(self.dataset, str) or not self.dataset:
@@ -108,6 +122,9 @@ class InputConfig:
     if not isinstance(self.drop_remainder, bool):
       raise ValueError(f"drop_remainder must be a bool, got "
                        f"{self.drop_remainder!r}")
+    if self.autotune not in AUTOTUNE_MODES:
+      raise ValueError(f"autotune must be one of {AUTOTUNE_MODES}, got "
+                       f"{self.autotune!r}")
 
 
 def _is_int(value) -> bool:
@@ -206,36 +223,58 @@ def _batched(dataset: tf.data.Dataset, config: InputConfig,
              input_context) -> tf.data.Dataset:
   return dataset.batch(_per_replica_batch_size(config, input_context),
                        drop_remainder=config.drop_remainder,
-                       num_parallel_calls=tf.data.AUTOTUNE)
+                       num_parallel_calls=_parallelism(config))
 
 
-def _decoded_and_shuffled(dataset: tf.data.Dataset, decode, config: InputConfig,
-                          buffer_size: int, seed: int) -> tf.data.Dataset:
-  """Decodes and shuffles; the shuffle holds encoded examples unless cached.
+def _epoch_seed(base: int, epoch: tf.Tensor) -> tf.Tensor:
+  """An int64 seed that is a pure function of (base, epoch).
 
-  A buffer of decoded float32 images costs S*S*C*4 bytes each (2048 of them at
-  204 px: 340 MB), still-encoded ones about 15 KB, so without a cache memory
-  stays flat as the data grow. With config.cache the decoded images are kept
-  anyway, and shuffling after the cache saves decoding every epoch.
+  Every random draw of a training pass is seeded from its epoch number, not
+  from how many passes this process has made: a job restarted at epoch k
+  draws what an uninterrupted job draws at epoch k.
   """
-  def shuffle(examples):
-    return examples.shuffle(buffer_size, seed=seed,
-                            reshuffle_each_iteration=True)
-
-  if config.cache:
-    return shuffle(dataset.map(decode, num_parallel_calls=tf.data.AUTOTUNE)
-                   .cache())
-  return shuffle(dataset).map(decode, num_parallel_calls=tf.data.AUTOTUNE)
+  return tf.random.stateless_uniform(
+      (), seed=tf.stack([tf.constant(base, tf.int64), epoch]), minval=None,
+      maxval=None, dtype=tf.int64)
 
 
-def _random_seeds(seed: int) -> tf.data.Dataset:
-  """An endless stream of shape-[2] int64 seeds, new ones every epoch."""
-  return tf.data.Dataset.random(
-      seed=seed, rerandomize_each_iteration=True).batch(2)
+@dataclasses.dataclass(frozen=True)
+class _Seeds:
+  """Base seeds of one input pipeline's random streams (see _seed)."""
+  shuffle: int
+  files: int
+  augment: int
+
+
+def _shuffled(dataset: tf.data.Dataset, buffer_size: int,
+              seed: tf.Tensor) -> tf.data.Dataset:
+  # Each pass is a new instance of this dataset (see make_for_train), so
+  # reshuffling inside one instance only matters for repeated streams.
+  return dataset.shuffle(buffer_size, seed=seed, reshuffle_each_iteration=True)
+
+
+def _decoded_pass(builder, split, read_context, decode, config: InputConfig,
+                  epoch: tf.Tensor, seeds: "_Seeds",
+                  cached: Optional[tf.data.Dataset]) -> tf.data.Dataset:
+  """One shuffled, decoded pass over `split`, drawn from `epoch`'s seeds.
+
+  Without a cache the shuffle holds encoded examples (about 15 KB each, where
+  a decoded float32 204 px image is 166 KB), so memory stays flat as the data
+  grow. With config.cache the decoded images are kept anyway (`cached`, made
+  once per pipeline), and shuffling them saves decoding every epoch.
+  """
+  if cached is not None:
+    return _shuffled(cached, config.shuffle_buffer,
+                     _epoch_seed(seeds.shuffle, epoch))
+  dataset = _read(builder, split, read_context, ("image", config.target),
+                  True, _epoch_seed(seeds.files, epoch))
+  return _shuffled(dataset, config.shuffle_buffer,
+                   _epoch_seed(seeds.shuffle, epoch)).map(
+                       decode, num_parallel_calls=_parallelism(config))
 
 
 def _augmented_batches(dataset: tf.data.Dataset, config: InputConfig,
-                       input_context, pipeline_id: int) -> tf.data.Dataset:
+                       input_context, seed: tf.Tensor) -> tf.data.Dataset:
   """Batches, then augments each batch with one seed per example.
 
   Seeds are paired with examples before batching, so an example's changes do
@@ -244,7 +283,7 @@ def _augmented_batches(dataset: tf.data.Dataset, config: InputConfig,
   kernel's per-pixel work dominates either way).
   """
   augment_config = config.augment
-  seeds = _random_seeds(_seed(config, _AUGMENT, pipeline_id))
+  seeds = tf.data.Dataset.random(seed=seed).batch(2)
 
   def apply(examples, batch_seeds):
     images, targets = examples
@@ -253,20 +292,40 @@ def _augmented_batches(dataset: tf.data.Dataset, config: InputConfig,
 
   batches = _batched(tf.data.Dataset.zip(dataset, seeds), config,
                      input_context)
-  return batches.map(apply, num_parallel_calls=tf.data.AUTOTUNE)
+  return batches.map(apply, num_parallel_calls=_parallelism(config))
 
 
-def dataset_options() -> tf.data.Options:
-  """Options of every pipeline made here.
+def available_cpus() -> int:
+  """CPUs this process may run on (a container's CPU limit included)."""
+  return cpus.available_cpus()
 
-  tf.data's autotuner is off: on a 2-CPU machine it ran most epochs of the
+
+def autotune_enabled(config: InputConfig) -> bool:
+  """Whether tf.data's autotuner runs: config.autotune "on"/"off", or "auto".
+
+  "auto" keeps TensorFlow's default (on) except on machines with at most
+  AUTOTUNE_MAX_CPUS_OFF CPUs: on 2 CPUs the autotuner ran most epochs of the
   augmented training input at half speed (about 800 instead of 1,550
-  examples/s, whole epochs at one speed or the other). Without it, every
-  AUTOTUNE parallelism is the number of CPUs, which is what the slow epochs
-  lacked (bench/README.md, section 2).
+  examples/s, whole epochs at one speed or the other; bench section 2),
+  while fixed parallelism equal to the CPU count never did. With more cores
+  to share between input and training it is TensorFlow's recommended
+  setting (not measured here: the bench machine has 2 CPUs).
   """
+  if config.autotune == "auto":
+    return available_cpus() > AUTOTUNE_MAX_CPUS_OFF
+  return config.autotune == "on"
+
+
+def _parallelism(config: InputConfig) -> int:
+  """AUTOTUNE with the autotuner on; the CPU count without it (which is
+  what AUTOTUNE falls back to, made explicit)."""
+  return tf.data.AUTOTUNE if autotune_enabled(config) else available_cpus()
+
+
+def dataset_options(config: Optional[InputConfig] = None) -> tf.data.Options:
+  """Options of every pipeline made here (see autotune_enabled)."""
   options = tf.data.Options()
-  options.autotune.enabled = False
+  options.autotune.enabled = autotune_enabled(config or InputConfig())
   return options
 
 
@@ -278,52 +337,72 @@ def _count_targets(dataset: tf.data.Dataset, target: str,
   return counts
 
 
-def _resampled(builder, split, read_context, config: InputConfig,
-               pipeline_id: int) -> tf.data.Dataset:
-  """About one pass' worth of examples with every present class equally likely.
+class _ResampledStreams:
+  """Per-class streams for balance="resample", built once per pipeline.
 
-  Each class present in this pipeline's shard is its own stream, cached and
-  reshuffled like the plain path; a class with count n_c is passed over
-  ceil(r_c) times, r_c = (N / K) / n_c, keeping each element with probability
-  r_c / ceil(r_c). So every stream is about N / K long, rare classes repeat,
-  frequent ones are subsampled uniformly over a full pass (which also lets
-  the cache complete), and sample_from_datasets mixes the K streams evenly.
+  Each class present in this pipeline's shard is its own stream, its
+  still-encoded examples cached in memory after their first read (so the
+  split is read once per class, not once per pass and class); a class with
+  count n_c is passed over ceil(r_c) times per epoch, r_c = (N / K) / n_c,
+  keeping each element with probability r_c / ceil(r_c) (and again, should
+  the epoch need more). So every stream holds about N / K per pass, rare
+  classes repeat, frequent ones are subsampled uniformly over a full pass,
+  and sample_from_datasets mixes the K streams evenly into an epoch of
+  exactly N examples: the same batch shapes every epoch, so a restarted run
+  runs the very computations of an uninterrupted one.
   """
-  classes = _num_classes(builder, config.target)
-  counts = _count_targets(
-      _read(builder, split, read_context, (config.target,), False, None),
-      config.target, classes)
-  present = [c for c in range(classes) if counts[c] > 0]
-  if not present:
-    raise ValueError(f"no examples to resample in {split!r} of "
-                     f"{config.dataset} for input pipeline {pipeline_id}")
-  per_class = counts.sum() / len(present)
-  decode = _decode_fn(builder, config)
-  streams = []
-  for c in present:
-    rate = per_class / counts[c]
-    passes = math.ceil(rate - 1e-9)
-    keep = rate / passes
-    stream = _read(builder, split, read_context, ("image", config.target),
-                   True, config.seed)
-    stream = stream.filter(
-        lambda example, c=c: tf.equal(example[config.target], c))
-    stream = _decoded_and_shuffled(
-        stream, decode, config, min(config.shuffle_buffer, int(counts[c])),
-        _seed(config, _SHUFFLE, pipeline_id, c)).repeat(passes)
-    if keep < 1.0:
-      draws = tf.data.Dataset.random(
-          seed=_seed(config, _KEEP, pipeline_id, c),
-          rerandomize_each_iteration=True)
-      stream = tf.data.Dataset.zip(stream, draws).filter(
-          lambda example, draw, keep=keep: _uniform(draw) < keep).map(
-              lambda example, draw: example,
-              num_parallel_calls=tf.data.AUTOTUNE)
-    streams.append(stream)
-  return tf.data.Dataset.sample_from_datasets(
-      streams, weights=[1.0 / len(streams)] * len(streams),
-      seed=_seed(config, _SAMPLE, pipeline_id),
-      rerandomize_each_iteration=True)
+
+  def __init__(self, builder, split, read_context, config: InputConfig,
+               pipeline_id: int):
+    classes = _num_classes(builder, config.target)
+    counts = _count_targets(
+        _read(builder, split, read_context, (config.target,), False, None),
+        config.target, classes)
+    self.present = [c for c in range(classes) if counts[c] > 0]
+    if not self.present:
+      raise ValueError(f"no examples to resample in {split!r} of "
+                       f"{config.dataset} for input pipeline {pipeline_id}")
+    self.counts = counts
+    self.config = config
+    self.pipeline_id = pipeline_id
+    self.decode = _decode_fn(builder, config)
+    self.encoded = {}
+    for c in self.present:
+      stream = _read(builder, split, read_context, ("image", config.target),
+                     False, None)
+      self.encoded[c] = stream.filter(
+          lambda example, c=c: tf.equal(example[config.target], c)).cache()
+    if config.cache:
+      self.encoded = {c: stream.map(self.decode).cache()
+                      for c, stream in self.encoded.items()}
+
+  def epoch(self, epoch: tf.Tensor) -> tf.data.Dataset:
+    config, pipeline_id = self.config, self.pipeline_id
+    per_class = self.counts.sum() / len(self.present)
+    streams = []
+    for c in self.present:
+      rate = per_class / self.counts[c]
+      passes = math.ceil(rate - 1e-9)
+      keep = rate / passes
+      stream = _shuffled(self.encoded[c],
+                         min(config.shuffle_buffer, int(self.counts[c])),
+                         _epoch_seed(_seed(config, _SHUFFLE, pipeline_id, c),
+                                     epoch))
+      if not config.cache:
+        stream = stream.map(self.decode, num_parallel_calls=_parallelism(
+            config))
+      stream = stream.repeat(passes)
+      if keep < 1.0:
+        draws = tf.data.Dataset.random(seed=_epoch_seed(
+            _seed(config, _KEEP, pipeline_id, c), epoch))
+        stream = tf.data.Dataset.zip(stream, draws).filter(
+            lambda example, draw, keep=keep: _uniform(draw) < keep).map(
+                lambda example, draw: example)
+      streams.append(stream.repeat())
+    return tf.data.Dataset.sample_from_datasets(
+        streams, weights=[1.0 / len(streams)] * len(streams),
+        seed=_epoch_seed(_seed(config, _SAMPLE, pipeline_id), epoch)).take(
+            int(self.counts.sum()))
 
 
 def _uniform(draw: tf.Tensor) -> tf.Tensor:
@@ -331,37 +410,95 @@ def _uniform(draw: tf.Tensor) -> tf.Tensor:
   return tf.cast(draw % (1 << 32), tf.float64) / float(1 << 32)
 
 
+def _epochs(epoch: Optional[tf.Variable],
+            steps_per_epoch: Optional[int]) -> tf.data.Dataset:
+  """The epoch numbers one iteration of the training input covers.
+
+  With `epoch` (a variable its owner sets to the epoch about to run, e.g. a
+  Keras callback), one iteration starts at its value when the iteration
+  starts. Without it, a counter of this pipeline's own: 0 on the first
+  iteration, 1 on the next. One pass per iteration, or, with
+  steps_per_epoch, every epoch from there on (an endless stream).
+  """
+  if epoch is None:
+    with tf.init_scope():
+      epoch = tf.Variable(-1, dtype=tf.int64, trainable=False)
+    first = tf.data.Dataset.from_tensors(0).map(
+        lambda _: epoch.assign_add(1))
+  else:
+    first = tf.data.Dataset.from_tensors(0).map(
+        lambda _: tf.cast(epoch.read_value(), tf.int64))
+  if steps_per_epoch is None:
+    return first
+  return first.flat_map(
+      lambda start: tf.data.Dataset.range(start, np.iinfo(np.int64).max))
+
+
 def make_for_train(
     config: InputConfig,
-    input_context: Optional[tf.distribute.InputContext] = None
-) -> tf.data.Dataset:
-  """One (balanced, if asked) pass over "train" per iteration.
+    input_context: Optional[tf.distribute.InputContext] = None,
+    epoch: Optional[tf.Variable] = None,
+    steps_per_epoch: Optional[int] = None) -> tf.data.Dataset:
+  """The (balanced, if asked) training input, its draws fixed by the epoch.
 
   Args:
     config: the input configuration.
     input_context: from Strategy.distribute_datasets_from_function; this
       pipeline then reads its own shard and batches per replica.
+    epoch: a scalar integer tf.Variable holding the epoch about to run, set
+      by the trainer; every shuffle, resampling and augmentation draw is a
+      function of (config.seed, epoch, pipeline), so a restarted job sees
+      exactly the epochs an uninterrupted one sees. None: the pipeline
+      counts its own iterations from 0.
+    steps_per_epoch: None for one pass per iteration; else an endless
+      stream of epochs of exactly this many batches each (the pass of each
+      epoch repeated as needed), for strategies that need every replica fed
+      in every step.
 
   Returns:
     (image float32 (B, S, S, C), target int32 (B,)) batches, B the per-replica
-    batch size (the last batch smaller unless config.drop_remainder).
+    batch size (the last batch of a pass smaller unless drop_remainder).
   """
   builder = _builder(config)
   split, read_context = _shard(builder, "train", input_context)
   pipeline_id = input_context.input_pipeline_id if input_context else 0
+  decode = _decode_fn(builder, config)
+  resampled = cached = None
   if config.balance == "resample":
-    dataset = _resampled(builder, split, read_context, config, pipeline_id)
-  else:
-    dataset = _read(builder, split, read_context, ("image", config.target),
-                    True, config.seed)
-    dataset = _decoded_and_shuffled(
-        dataset, _decode_fn(builder, config), config, config.shuffle_buffer,
-        _seed(config, _SHUFFLE, pipeline_id))
-  if config.augment is None:
-    dataset = _batched(dataset, config, input_context)
-  else:
-    dataset = _augmented_batches(dataset, config, input_context, pipeline_id)
-  return dataset.prefetch(tf.data.AUTOTUNE).with_options(dataset_options())
+    resampled = _ResampledStreams(builder, split, read_context, config,
+                                  pipeline_id)
+  elif config.cache:
+    cached = _read(builder, split, read_context, ("image", config.target),
+                   False, None).map(
+                       decode, num_parallel_calls=_parallelism(config)).cache()
+  seeds = _Seeds(shuffle=_seed(config, _SHUFFLE, pipeline_id),
+                 files=_seed(config, _FILES, pipeline_id),
+                 augment=_seed(config, _AUGMENT, pipeline_id))
+
+  def one_epoch(epoch_number: tf.Tensor) -> tf.data.Dataset:
+    # The draws below take tensor seeds. Paired with a graph seed of 0 (e.g.
+    # after keras.utils.set_random_seed(0)), TF 2.21's random_seed.get_seed
+    # tests a tensor seed as a Python bool and fails; this sets the seed of
+    # this traced function's graph only, never the process's.
+    tf.random.set_seed(_GRAPH_SEED)
+    if resampled is not None:
+      dataset = resampled.epoch(epoch_number)
+    else:
+      dataset = _decoded_pass(builder, split, read_context, decode, config,
+                              epoch_number, seeds, cached)
+    if config.augment is None:
+      dataset = _batched(dataset, config, input_context)
+    else:
+      dataset = _augmented_batches(dataset, config, input_context,
+                                   _epoch_seed(seeds.augment, epoch_number))
+    if steps_per_epoch is not None:
+      dataset = dataset.repeat().take(steps_per_epoch)
+    return dataset
+
+  dataset = _epochs(epoch, steps_per_epoch).flat_map(
+      tf.autograph.experimental.do_not_convert(one_epoch))
+  return dataset.prefetch(tf.data.AUTOTUNE).with_options(
+      dataset_options(config))
 
 
 def make_for_eval(
@@ -391,11 +528,11 @@ def make_for_eval(
     features = tuple(dict.fromkeys(features + METADATA_KEYS))
   dataset = _read(builder, split, read_context, features, False, None)
   dataset = dataset.map(_decode_fn(builder, config, with_metadata),
-                        num_parallel_calls=tf.data.AUTOTUNE)
+                        num_parallel_calls=_parallelism(config))
   if config.cache:
     dataset = dataset.cache()
   return _batched(dataset, config, input_context).prefetch(
-      tf.data.AUTOTUNE).with_options(dataset_options())
+      tf.data.AUTOTUNE).with_options(dataset_options(config))
 
 
 def class_counts(config: InputConfig, split: str = "train") -> np.ndarray:
@@ -412,18 +549,21 @@ def class_counts(config: InputConfig, split: str = "train") -> np.ndarray:
 def class_weights(counts) -> dict[int, float]:
   """Balanced loss weights, total / (K * count_c), for every class id.
 
-  K is the number of classes with a non-zero count, which is scikit-learn's
-  compute_class_weight("balanced", classes=np.unique(y), y=y): the weights
-  average to 1 over the examples. Classes with zero count get 0.0 (they never
-  occur, and Keras would give a missing key weight 1.0).
+  scikit-learn's compute_class_weight("balanced") over the classes present
+  (K of them): the weights average to 1 over the examples. Classes with zero
+  count get 0.0 (they never occur, and Keras would give a missing key weight
+  1.0).
   """
-  counts = np.asarray(counts, dtype=np.float64)
+  counts = np.asarray(counts)
   if counts.ndim != 1 or np.any(counts < 0):
     raise ValueError(f"counts must be a 1-D array of non-negative counts, "
                      f"got {counts}")
-  present = int(np.count_nonzero(counts))
-  if present == 0:
+  present = np.flatnonzero(counts)
+  if present.size == 0:
     raise ValueError("counts are all zero: no class to weight")
-  total = counts.sum()
-  return {c: float(total / (present * n)) if n > 0 else 0.0
-          for c, n in enumerate(counts)}
+  labels = np.repeat(np.arange(counts.size), counts.astype(np.int64))
+  weights = class_weight.compute_class_weight("balanced", classes=present,
+                                              y=labels)
+  result = dict.fromkeys(range(counts.size), 0.0)
+  result.update({int(c): float(w) for c, w in zip(present, weights)})
+  return result

@@ -8,7 +8,6 @@ config checks stay fast.
 import dataclasses
 import json
 import math
-import os
 import re
 from typing import Any, Optional
 
@@ -20,6 +19,7 @@ PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 TARGETS = ("label", "pneumonia_type")
 BALANCES = ("none", "class_weight", "resample")
 CHANNELS = (1, 3)
+AUTOTUNE_MODES = ("auto", "on", "off")  # pipeline.input.AUTOTUNE_MODES
 # small_resnet downsamples by 32 and blog_cnn pools twice; below this a
 # feature map would vanish.
 MIN_IMAGE_SIZE = 32
@@ -61,6 +61,7 @@ class TrainConfig:
   deterministic: bool = False
   shuffle_buffer: int = 2048
   cache: bool = False
+  tf_data_autotune: str = "auto"
 
   def validate(self) -> "TrainConfig":
     """Raises ValueError naming the first bad field; returns self."""
@@ -74,6 +75,7 @@ class TrainConfig:
     _choice(self, "target", TARGETS)
     _choice(self, "balance", BALANCES)
     _choice(self, "channels", CHANNELS)
+    _choice(self, "tf_data_autotune", AUTOTUNE_MODES)
     _check(self.image_size >= MIN_IMAGE_SIZE, "image_size",
            f"{self.image_size} is below the minimum {MIN_IMAGE_SIZE}")
     _check(self.epochs >= 1, "epochs", f"{self.epochs} must be at least 1")
@@ -120,37 +122,6 @@ class TrainConfig:
   @classmethod
   def from_json(cls, text: str) -> "TrainConfig":
     return cls.from_dict(json.loads(text))
-
-
-# Fields a restarted run may change: how long to train, and where the run
-# and the data are (folders may move).
-RESUMABLE_CHANGES = frozenset({"epochs", "model_dir", "data_dir"})
-
-
-def check_same_run(config: TrainConfig, model_dir: str) -> None:
-  """Refuses a model_dir that holds a run with another config.
-
-  Restarting with the same flags resumes from model_dir's backup; other
-  flags would restore weights into a different setup (or a different
-  model), so they need a new model_dir. Only RESUMABLE_CHANGES may change.
-
-  Raises:
-    ValueError: naming the fields that differ.
-  """
-  path = os.path.join(model_dir, CONFIG_FILENAME)
-  if not os.path.exists(path):
-    return
-  with open(path, encoding="utf-8") as f:
-    previous = json.load(f)
-  current = config.to_dict()
-  changed = sorted(name for name in set(previous) | set(current)
-                   if name not in RESUMABLE_CHANGES
-                   and previous.get(name) != current.get(name))
-  if changed:
-    raise ValueError(
-        f"model_dir: {model_dir} holds a run with other values of "
-        f"{', '.join(changed)}; restart with the same flags or use a new "
-        "model_dir")
 
 
 def _check(condition: bool, field: str, message: str) -> None:

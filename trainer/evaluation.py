@@ -7,8 +7,6 @@ feeds them and decides what goes where.
 """
 
 import dataclasses
-import os
-import re
 from typing import Any, Optional
 
 from absl import logging
@@ -23,6 +21,7 @@ from trainer import plots
 from trainer import report
 from trainer import run_dir
 from trainer import split_scores
+from trainer import storage
 from trainer import thresholds
 
 THRESHOLD_METHODS = thresholds.METHODS + ("saved",)
@@ -78,10 +77,10 @@ def choose_threshold(trained: run_dir.TrainedModel,
   """The operating threshold, chosen on options.threshold_split (never on
   the reported `split`) or read from model_dir."""
   if options.threshold_method == "saved":
-    choice = trained.threshold
+    choice = trained.saved_threshold()
     if choice is None:
       raise ValueError(f"threshold_method 'saved': {trained.model_dir} has no "
-                       f"{thresholds.THRESHOLD_FILENAME}")
+                       f"{run_dir.THRESHOLD}")
   else:
     if _split_base(options.threshold_split) == _split_base(split):
       raise ValueError(
@@ -95,8 +94,12 @@ def choose_threshold(trained: run_dir.TrainedModel,
         split=options.threshold_split,
         target_sensitivity=options.target_sensitivity,
         cost_fn=options.cost_fn, cost_fp=options.cost_fp)
+    choice = dataclasses.replace(
+        choice, dataset=config.dataset,
+        dataset_version=split_scores.dataset_version(config),
+        model_sha256=trained.model_sha256)
     if options.save_threshold:
-      thresholds.write(choice, trained.model_dir)
+      run_dir.write_threshold(choice, trained.model_dir)
   if _split_base(choice.split) == _split_base(split):
     raise ValueError(f"the saved threshold was chosen on {choice.split!r}, the "
                      f"split being reported")
@@ -227,7 +230,7 @@ def _figures(trained: run_dir.TrainedModel, config: input_lib.InputConfig,
   paths = {}
 
   def out(name: str) -> str:
-    return os.path.join(output_dir, f"{name}.png")
+    return storage.join(output_dir, f"{name}.png")
 
   if np.unique(p.label).size == 2:
     paths["roc"] = plots.roc_curve(p.label, p.scores, threshold, out("roc"))
@@ -249,8 +252,8 @@ def _figures(trained: run_dir.TrainedModel, config: input_lib.InputConfig,
         trained.class_names, out("confusion_types"))
   calibration = result["calibration"]
   paths["reliability"] = plots.reliability_diagram(
-      calibration["bins"], calibration["ece"], calibration["brier"],
-      out("reliability"))
+      p.label, p.scores, calibration["ece"], calibration["brier"],
+      out("reliability"), n_bins=calibration["n_bins"])
   history = run_dir.history(trained.model_dir)
   if history:
     paths["training_curves"] = plots.training_curves(history,
@@ -259,12 +262,7 @@ def _figures(trained: run_dir.TrainedModel, config: input_lib.InputConfig,
                       out("examples"))
   if grid:
     paths["examples"] = grid
-  return {key: os.path.basename(path) for key, path in paths.items()}
-
-
-def default_output_dir(model_dir: str, split: str) -> str:
-  return os.path.join(model_dir, "evaluation",
-                      re.sub(r"[^A-Za-z0-9_.-]+", "_", split).strip("_"))
+  return {key: storage.basename(path) for key, path in paths.items()}
 
 
 def run(model_dir: str, data_dir: Optional[str] = None, split: str = "test",
@@ -286,15 +284,15 @@ def run(model_dir: str, data_dir: Optional[str] = None, split: str = "test",
   config = split_scores.eval_input_config(trained, dataset, data_dir,
                                           options.batch_size)
   choice = choose_threshold(trained, config, split, options)
-  output_dir = output_dir or default_output_dir(model_dir, split)
-  os.makedirs(output_dir, exist_ok=True)
+  output_dir = output_dir or run_dir.evaluation_dir(model_dir, split)
+  storage.makedirs(output_dir)
   logging.info("Threshold %r (%s on %s).", choice.threshold, choice.method,
                choice.split)
   p = split_scores.predict_split(trained, config, split)
   result = {
-      "model_dir": os.path.abspath(model_dir), "dataset": config.dataset,
+      "model_dir": storage.absolute(model_dir), "dataset": config.dataset,
       "data_dir": config.data_dir, "split": split,
-      "output_dir": os.path.abspath(output_dir),
+      "output_dir": storage.absolute(output_dir),
       "model": trained.config.model, "target": trained.config.target,
       "image_size": trained.config.image_size,
       "channels": trained.config.channels,
@@ -303,7 +301,7 @@ def run(model_dir: str, data_dir: Optional[str] = None, split: str = "test",
   }
   split_scores.write_predictions(
       p, trained.class_names, choice.threshold,
-      os.path.join(output_dir, split_scores.PREDICTIONS_FILENAME))
+      storage.join(output_dir, split_scores.PREDICTIONS_FILENAME))
   written = report.write_metrics(result, output_dir)
   figures = _figures(trained, config, split, p, written, options, output_dir)
   report.write_markdown(written, figures, output_dir)

@@ -4,9 +4,10 @@ Default strategy: the training set is one finite pass per epoch, as the
 pipeline makes it.
 
 Other strategies: each input pipeline builds its own shard with the
-per-replica batch size (`strategy.distribute_datasets_from_function`),
-repeated forever, and an epoch is `steps_per_epoch` full global batches
-(floor(train examples / global batch)); partial batches are dropped. This
+per-replica batch size (`strategy.distribute_datasets_from_function`), an
+endless stream of epochs, and an epoch is `steps_per_epoch` full global
+batches (floor(train examples / global batch)) drawn from that epoch's pass
+(repeated if a shard runs short); partial batches are dropped. This
 is what keeps every replica fed in every step: with a finite shard, the last
 step can leave a replica an empty batch (odd batch counts over two local
 replicas, or unequal worker shards), and on CPU a zero-sized batch breaks
@@ -14,6 +15,10 @@ chained convolutions (oneDNN, TF 2.21: "input depth must be evenly divisible
 by filter depth"); an infinite input also spares the step count Keras would
 take from the first pipeline's cardinality, which counts per-replica
 batches, not steps.
+
+Either way the training input's random draws follow the epoch variable the
+trainer sets (`pipeline.input.make_for_train`), so a restarted run sees the
+epochs an uninterrupted one sees.
 
 Validation is a plain, unsharded dataset of the whole split, evaluated by
 `trainer.validation.Validation` (the same for every strategy), so no
@@ -52,12 +57,14 @@ def input_config(config: config_lib.TrainConfig, global_batch_size: int,
       target=config.target, global_batch_size=global_batch_size,
       shuffle_buffer=config.shuffle_buffer, cache=config.cache,
       augment=augment, balance=config.balance, seed=config.seed,
-      drop_remainder=drop_remainder)
+      drop_remainder=drop_remainder, autotune=config.tf_data_autotune)
 
 
 def make_inputs(config: config_lib.TrainConfig,
-                strategy: tf.distribute.Strategy) -> Inputs:
-  """Builds the train and validation inputs of a run."""
+                strategy: tf.distribute.Strategy,
+                epoch: tf.Variable) -> Inputs:
+  """Builds the train and validation inputs of a run; `epoch` is the
+  variable the trainer sets to the epoch about to run."""
   global_batch_size = (config.per_replica_batch_size
                        * strategy.num_replicas_in_sync)
   distributed = strategy_lib.is_distributed(strategy)
@@ -71,7 +78,8 @@ def make_inputs(config: config_lib.TrainConfig,
   validation = input_lib.make_for_eval(
       dataclasses.replace(pipeline_config, drop_remainder=False))
   if not distributed:
-    return Inputs(train=input_lib.make_for_train(pipeline_config),
+    return Inputs(train=input_lib.make_for_train(pipeline_config,
+                                                 epoch=epoch),
                   steps_per_epoch=None, validation=validation,
                   class_names=class_names, class_weight=weights)
   steps = int(counts.sum()) // global_batch_size
@@ -81,11 +89,11 @@ def make_inputs(config: config_lib.TrainConfig,
         f"larger than the {int(counts.sum())} training examples")
 
   def train_fn(context: tf.distribute.InputContext) -> tf.data.Dataset:
-    dataset = input_lib.make_for_train(pipeline_config, input_context=context)
+    dataset = input_lib.make_for_train(pipeline_config, input_context=context,
+                                       epoch=epoch, steps_per_epoch=steps)
     if weights is not None:
-      dataset = dataset.map(_sample_weight_fn(weights),
-                            num_parallel_calls=tf.data.AUTOTUNE)
-    return dataset.repeat()
+      dataset = dataset.map(_sample_weight_fn(weights))
+    return dataset
 
   return Inputs(train=strategy.distribute_datasets_from_function(train_fn),
                 steps_per_epoch=steps, validation=validation,

@@ -1,13 +1,15 @@
 """Evaluation figures as PNG files, drawn with matplotlib's Agg canvas.
 
 Each function takes plain arrays (labels, scores, matrices, images), writes
-one PNG and returns its path. Figures are built on `matplotlib.figure.Figure`
-with an explicit Agg canvas, never through pyplot: no global figure state,
-no display needed, safe in threads and on headless machines. Curves come
-from scikit-learn, as the metrics do, so a plot and metrics.json agree.
+one PNG through trainer.storage (so local, gs:// and ram:// paths all work)
+and returns its path. Figures are built on `matplotlib.figure.Figure` with an
+explicit Agg canvas, never through pyplot's figures: no global figure state,
+no display needed, safe in threads and on headless machines. scikit-learn's
+display classes draw the ROC, PR, calibration curves and confusion matrices
+on axes handed to them, from the same functions the metrics use, so a plot
+and metrics.json agree.
 """
 
-import os
 from typing import Mapping, Optional, Sequence
 
 from matplotlib import cm
@@ -15,9 +17,11 @@ from matplotlib import figure as figure_lib
 from matplotlib import ticker
 from matplotlib.backends import backend_agg
 import numpy as np
+from sklearn import calibration as sk_calibration
 from sklearn import metrics as sk_metrics
 
 from trainer import metrics
+from trainer import storage
 
 DPI = 110
 HEATMAP_ALPHA = 0.4
@@ -31,9 +35,7 @@ def _figure(width: float, height: float) -> figure_lib.Figure:
 
 
 def _save(fig: figure_lib.Figure, path: str) -> str:
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  fig.savefig(path, format="png")
-  return path
+  return storage.save_figure(fig, path)
 
 
 def _operating_point(y_true, scores, threshold: float) -> tuple[float, float,
@@ -46,12 +48,14 @@ def _operating_point(y_true, scores, threshold: float) -> tuple[float, float,
 def roc_curve(y_true, scores, threshold: float, path: str,
               title: str = "ROC curve") -> str:
   """The ROC curve with its AUC and the operating point at `threshold`."""
-  fpr, tpr, _ = sk_metrics.roc_curve(y_true, scores)
-  auc = sk_metrics.roc_auc_score(y_true, scores)
   fig = _figure(4.8, 4.5)
   ax = fig.add_subplot()
-  ax.plot(fpr, tpr, lw=2, label=f"ROC (AUC = {auc:.3f})")
-  ax.plot([0, 1], [0, 1], ls="--", color="gray", lw=1, label="chance")
+  display = sk_metrics.RocCurveDisplay.from_predictions(
+      y_true, scores, ax=ax, curve_kwargs={"lw": 2}, plot_chance_level=True,
+      chance_level_kw={"ls": "--", "color": "gray", "lw": 1,
+                       "label": "chance"})
+  # sklearn's label rounds to 2 places; metrics.json reports 3.
+  display.line_.set_label(f"ROC (AUC = {display.roc_auc:.3f})")
   point_fpr, point_tpr, _ = _operating_point(y_true, scores, threshold)
   ax.plot(point_fpr, point_tpr, "o", color="crimson", ms=8,
           label=f"threshold {threshold:.3g}: sens {point_tpr:.2f}, "
@@ -66,15 +70,15 @@ def roc_curve(y_true, scores, threshold: float, path: str,
 def precision_recall_curve(y_true, scores, threshold: float, path: str,
                            title: str = "Precision-recall curve") -> str:
   """The PR curve with its average precision, prevalence and operating point."""
-  precision, recall, _ = sk_metrics.precision_recall_curve(y_true, scores)
-  average_precision = sk_metrics.average_precision_score(y_true, scores)
-  prevalence = float(np.mean(y_true))
   fig = _figure(4.8, 4.5)
   ax = fig.add_subplot()
-  ax.step(recall, precision, where="post", lw=2,
-          label=f"PR (AP = {average_precision:.3f})")
-  ax.axhline(prevalence, ls="--", color="gray", lw=1,
-             label=f"prevalence {prevalence:.2f}")
+  display = sk_metrics.PrecisionRecallDisplay.from_predictions(
+      y_true, scores, ax=ax, curve_kwargs={"lw": 2}, plot_chance_level=True,
+      chance_level_kw={"ls": "--", "color": "gray", "lw": 1})
+  display.line_.set_label(f"PR (AP = {display.average_precision:.3f})")
+  # The chance level of a PR curve is the prevalence; say so in the legend.
+  display.chance_level_.set_label(
+      f"prevalence {display.prevalence_pos_label:.2f}")
   _, point_tpr, point_ppv = _operating_point(y_true, scores, threshold)
   ax.plot(point_tpr, point_ppv, "o", color="crimson", ms=8,
           label=f"threshold {threshold:.3g}")
@@ -116,40 +120,55 @@ def confusion_matrices(matrices: Sequence[tuple[str, Sequence[Sequence[int]]]],
   rows = -(-count // columns)
   side = max(3.0, 0.55 * len(class_names) + 1.5)
   fig = _figure(side * columns, side * rows)
+  slanted = len(class_names) > 2  # long names would overlap when level
   for i, (title, matrix) in enumerate(matrices):
     ax = fig.add_subplot(rows, columns, i + 1)
     matrix = np.asarray(matrix)
-    ax.imshow(matrix, cmap="Blues", vmin=0, vmax=max(int(matrix.max()), 1))
-    for (r, c), value in np.ndenumerate(matrix):
-      dark = value > matrix.max() / 2
-      ax.text(c, r, str(value), ha="center", va="center", fontsize=9,
-              color="white" if dark else "black")
-    ticks = range(len(class_names))
-    ax.set_xticks(ticks, class_names, rotation=45 if len(class_names) > 2
-                  else 0, ha="right" if len(class_names) > 2 else "center",
-                  fontsize=8)
-    ax.set_yticks(ticks, class_names, fontsize=8)
+    sk_metrics.ConfusionMatrixDisplay(
+        matrix, display_labels=list(class_names)).plot(
+            ax=ax, cmap="Blues", colorbar=False,
+            xticks_rotation=45 if slanted else "horizontal",
+            # From 0, not the smallest cell, so a low count looks low.
+            im_kw={"vmin": 0, "vmax": max(int(matrix.max()), 1)},
+            text_kw={"fontsize": 9})
+    if slanted:
+      for label in ax.get_xticklabels():
+        label.set_horizontalalignment("right")
+    ax.tick_params(labelsize=8)
     ax.set(xlabel="called", ylabel="true", title=title)
   return _save(fig, path)
 
 
-def reliability_diagram(bins: Sequence[Mapping], ece: float, brier: float,
-                        path: str) -> str:
-  """Fraction positive against mean score per bin (from
-  metrics.calibration_summary), with the bin counts below."""
+def reliability_diagram(y_true, scores, ece: float, brier: float, path: str,
+                        n_bins: int = metrics.CALIBRATION_BINS) -> str:
+  """Fraction positive against mean score in `n_bins` equal-width bins, with
+  the bin counts below.
+
+  Args:
+    y_true: 0/1 labels.
+    scores: P(positive) in [0, 1].
+    ece: expected calibration error, for the legend.
+    brier: Brier score, for the legend.
+    path: where the PNG goes (any trainer.storage path).
+    n_bins: as given to metrics.calibration_summary, so the curve and the
+      counts are the bins the ECE was taken over.
+
+  Returns:
+    `path`.
+  """
   fig = _figure(4.8, 5.5)
   top, bottom = fig.subplots(2, 1, height_ratios=(3, 1), sharex=True)
-  centres = [(b["lower"] + b["upper"]) / 2 for b in bins]
-  widths = [b["upper"] - b["lower"] for b in bins]
-  top.plot([0, 1], [0, 1], ls="--", color="gray", lw=1,
-           label="perfect calibration")
-  top.plot([b["mean_score"] for b in bins],
-           [b["fraction_positive"] for b in bins], "o-", lw=2,
-           label=f"model (ECE {ece:.3f}, Brier {brier:.3f})")
-  top.set(ylabel="fraction pneumonia", title="Reliability diagram",
+  sk_calibration.CalibrationDisplay.from_predictions(
+      y_true, scores, n_bins=n_bins, strategy="uniform", ax=top,
+      name=f"model (ECE {ece:.3f}, Brier {brier:.3f})", marker="o", lw=2)
+  top.set(xlabel="", ylabel="fraction pneumonia", title="Reliability diagram",
           xlim=(0, 1), ylim=(-0.01, 1.01))
   top.legend(loc="upper left", fontsize=8)
-  bottom.bar(centres, [b["count"] for b in bins], width=widths,
+  # The display keeps no counts; the summary's bins are the ones ECE weighs.
+  bins = metrics.calibration_summary(y_true, scores, n_bins=n_bins)["bins"]
+  bottom.bar([(b["lower"] + b["upper"]) / 2 for b in bins],
+             [b["count"] for b in bins],
+             width=[b["upper"] - b["lower"] for b in bins],
              edgecolor="black", color="lightsteelblue")
   bottom.set(xlabel="mean P(pneumonia) in bin", ylabel="images")
   return _save(fig, path)

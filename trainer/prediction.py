@@ -11,6 +11,7 @@ the JPEG round trip of the stored copy.
 
 import csv
 import dataclasses
+import io
 import os
 import re
 import stat
@@ -27,6 +28,7 @@ from pneumonia_tfds import images as images_lib
 from trainer import gradcam
 from trainer import plots
 from trainer import run_dir
+from trainer import storage
 from trainer import thresholds
 
 # What a folder search picks up (case-insensitive); a file named on the
@@ -69,6 +71,9 @@ def find_files(paths: Sequence[str]) -> list[str]:
       found.append(path)
 
   for path in paths:
+    if storage.is_url(path):
+      _add_url(path, add)
+      continue
     try:
       mode = os.stat(path).st_mode
     except FileNotFoundError:
@@ -86,6 +91,24 @@ def find_files(paths: Sequence[str]) -> list[str]:
   return found
 
 
+def _is_image_name(name: str) -> bool:
+  return not name.startswith(".") and name.lower().endswith(IMAGE_EXTENSIONS)
+
+
+def _add_url(path: str, add) -> None:
+  """A file or folder on a TensorFlow filesystem (gs://, ram://, ...)."""
+  if storage.isdir(path):
+    for file in storage.walk_files(path):
+      relative = file[len(path):].lstrip("/")
+      if all(not part.startswith(".") for part in relative.split("/")) and (
+          _is_image_name(storage.basename(file))):
+        add(file)
+  elif storage.exists(path):
+    add(path)
+  else:
+    raise ValueError(f"{path}: no such file or directory")
+
+
 def _walk_images(folder: str) -> Iterator[str]:
   def warn(error: OSError) -> None:
     logging.warning("Skipping %s: %s", error.filename, error.strerror)
@@ -93,7 +116,7 @@ def _walk_images(folder: str) -> Iterator[str]:
   for root, dirs, files in os.walk(folder, onerror=warn):
     dirs[:] = sorted(d for d in dirs if not d.startswith("."))
     for name in sorted(files):
-      if name.startswith(".") or not name.lower().endswith(IMAGE_EXTENSIONS):
+      if not _is_image_name(name):
         continue
       path = os.path.join(root, name)
       try:
@@ -127,15 +150,7 @@ def read_model_input(path: str, stored: StoredFormat,
     ValueError: the file cannot be read or is not a decodable image; the
       message says why.
   """
-  try:
-    size = os.path.getsize(path)
-    if size > MAX_FILE_BYTES:
-      raise ValueError(f"file is {size} bytes, over the {MAX_FILE_BYTES} "
-                       "byte limit")
-    with open(path, "rb") as f:
-      data = f.read()
-  except OSError as e:
-    raise ValueError(f"cannot read file: {e.strerror or e}") from None
+  data = _read_file(path)
   if not data:
     raise ValueError("empty file")
   try:
@@ -149,8 +164,28 @@ def read_model_input(path: str, stored: StoredFormat,
   return preprocess.to_model_input(image, image_size, channels).numpy()
 
 
+def _read_file(path: str) -> bytes:
+  """A file's bytes, local or on a TensorFlow filesystem, size-limited."""
+  try:
+    if storage.is_url(path):
+      size = tf.io.gfile.stat(path).length
+    else:
+      size = os.path.getsize(path)
+    if size > MAX_FILE_BYTES:
+      raise ValueError(f"file is {size} bytes, over the {MAX_FILE_BYTES} "
+                       "byte limit")
+    if storage.is_url(path):
+      return storage.read_bytes(path)
+    with open(path, "rb") as f:
+      return f.read()
+  except OSError as e:
+    raise ValueError(f"cannot read file: {e.strerror or e}") from None
+  except tf.errors.OpError as e:
+    raise ValueError(f"cannot read file: {e.message}") from None
+
+
 def _gradcam_name(index: int, path: str) -> str:
-  stem = os.path.splitext(os.path.basename(path))[0]
+  stem = os.path.splitext(storage.basename(path))[0]
   return f"{index:05d}_{re.sub(r'[^A-Za-z0-9_.-]+', '_', stem)}.png"
 
 
@@ -183,8 +218,9 @@ def run(paths: Sequence[str], model_dir: str, output_csv: str, *,
     batch_size: images per model call.
 
   Raises:
-    ValueError: a bad path (see find_files), threshold or batch size. A file
-      that cannot be decoded does not raise: its row carries the error.
+    ValueError: a bad path (see find_files), threshold or batch size, or a
+      saved threshold that belongs to another model file. A file that
+      cannot be decoded does not raise: its row carries the error.
   """
   if threshold is not None and not 0 <= threshold <= 1:
     raise ValueError(f"threshold must be in [0, 1], got {threshold}")
@@ -193,64 +229,64 @@ def run(paths: Sequence[str], model_dir: str, output_csv: str, *,
   files = find_files(paths)
   trained = run_dir.load(model_dir)
   if threshold is None:
-    if trained.threshold is None:
+    saved = trained.saved_threshold()
+    if saved is None:
       logging.warning("%s has no %s (run trainer.evaluate first); calling "
-                      "pneumonia at P >= %s.", model_dir,
-                      thresholds.THRESHOLD_FILENAME,
+                      "pneumonia at P >= %s.", model_dir, run_dir.THRESHOLD,
                       thresholds.DEFAULT_THRESHOLD)
       threshold = thresholds.DEFAULT_THRESHOLD
     else:
-      threshold = trained.threshold.threshold
+      threshold = saved.threshold
   config = trained.config
   stored, image_feature = stored_format(config.dataset)
   names = trained.class_names
   multiclass = len(names) > 2
   if gradcam_dir:
-    os.makedirs(gradcam_dir, exist_ok=True)
-  os.makedirs(os.path.dirname(os.path.abspath(output_csv)), exist_ok=True)
+    storage.makedirs(gradcam_dir)
   header = _header(names, bool(gradcam_dir))
   rows = []
-  with open(output_csv, "w", newline="", encoding="utf-8") as f:
-    writer = csv.DictWriter(f, header, lineterminator="\n")
-    writer.writeheader()
-    for start, chunk in _chunks(files, batch_size):
-      # Every column in every row, as in the CSV ("" where not applicable).
-      chunk_rows = [{**dict.fromkeys(header, ""), "path": path,
-                     "threshold": repr(float(threshold))} for path in chunk]
-      inputs, good = [], []
-      for i, path in enumerate(chunk):
-        try:
-          inputs.append(read_model_input(path, stored, image_feature,
-                                         config.image_size, config.channels))
-          good.append(i)
-        except ValueError as e:
-          chunk_rows[i]["error"] = str(e)
-        except Exception as e:  # pylint: disable=broad-except
-          # A malformed file can make a decoder fail in ways images.decode
-          # does not name; one file must not stop the others.
-          chunk_rows[i]["error"] = f"{type(e).__name__}: {e}"
-      if inputs:
-        batch = np.stack(inputs)
-        outputs = np.asarray(trained.model.predict_on_batch(batch),
-                             np.float64)
+  text = io.StringIO()
+  writer = csv.DictWriter(text, header, lineterminator="\n")
+  writer.writeheader()
+  for start, chunk in _chunks(files, batch_size):
+    # Every column in every row, as in the CSV ("" where not applicable).
+    chunk_rows = [{**dict.fromkeys(header, ""), "path": path,
+                   "threshold": repr(float(threshold))} for path in chunk]
+    inputs, good = [], []
+    for i, path in enumerate(chunk):
+      try:
+        inputs.append(read_model_input(path, stored, image_feature,
+                                       config.image_size, config.channels))
+        good.append(i)
+      except ValueError as e:
+        chunk_rows[i]["error"] = str(e)
+      except Exception as e:  # pylint: disable=broad-except
+        # A malformed file can make a decoder fail in ways images.decode
+        # does not name; one file must not stop the others.
+        chunk_rows[i]["error"] = f"{type(e).__name__}: {e}"
+    if inputs:
+      batch = np.stack(inputs)
+      outputs = np.asarray(trained.model.predict_on_batch(batch),
+                           np.float64)
+      if multiclass:
+        scores = 1.0 - outputs[:, names.index("normal")]
+      else:
+        scores = outputs[:, 0]
+      called = scores >= threshold
+      for j, i in enumerate(good):
+        row = chunk_rows[i]
+        row["p_pneumonia"] = repr(float(scores[j]))
+        row["predicted_label"] = LABEL_NAMES[int(called[j])]
         if multiclass:
-          scores = 1.0 - outputs[:, names.index("normal")]
-        else:
-          scores = outputs[:, 0]
-        called = scores >= threshold
-        for j, i in enumerate(good):
-          row = chunk_rows[i]
-          row["p_pneumonia"] = repr(float(scores[j]))
-          row["predicted_label"] = LABEL_NAMES[int(called[j])]
-          if multiclass:
-            for name, value in zip(names, outputs[j]):
-              row[f"p_{name}"] = repr(float(value))
-            row["predicted_type"] = names[int(np.argmax(outputs[j]))]
-        if gradcam_dir:
-          _write_overlays(trained, batch, scores, called, good, chunk,
-                          chunk_rows, start, gradcam_dir)
-      writer.writerows(chunk_rows)
-      rows.extend(chunk_rows)
+          for name, value in zip(names, outputs[j]):
+            row[f"p_{name}"] = repr(float(value))
+          row["predicted_type"] = names[int(np.argmax(outputs[j]))]
+      if gradcam_dir:
+        _write_overlays(trained, batch, scores, called, good, chunk,
+                        chunk_rows, start, gradcam_dir)
+    writer.writerows(chunk_rows)
+    rows.extend(chunk_rows)
+  storage.write_text(output_csv, text.getvalue())
   scored = sum(1 for row in rows if not row.get("error"))
   logging.info("Scored %d of %d files into %s.", scored, len(rows), output_csv)
   return rows
@@ -266,8 +302,8 @@ def _write_overlays(trained, batch, scores, called, good, chunk, chunk_rows,
       maps[rows] = gradcam.heatmaps(trained.model, batch[rows], target)
   for j, i in enumerate(good):
     label = LABEL_NAMES[int(called[j])]
-    path = os.path.join(gradcam_dir, _gradcam_name(start + i, chunk[i]))
+    path = storage.join(gradcam_dir, _gradcam_name(start + i, chunk[i]))
     plots.overlay_image(batch[j], maps[j], path,
-                        f"{os.path.basename(chunk[i])}: P(pneumonia) "
+                        f"{storage.basename(chunk[i])}: P(pneumonia) "
                         f"{scores[j]:.3f}, called {label}")
     chunk_rows[i]["gradcam"] = path

@@ -7,10 +7,10 @@ digits than any interval here can support. Thresholds are never rounded
 (a rounded threshold calls different images) and print in full.
 """
 
-import json
 import math
-import os
 from typing import Any, Mapping, Optional, Sequence
+
+from trainer import storage
 
 DECIMALS = 4
 METRICS_FILENAME = "metrics.json"
@@ -60,11 +60,9 @@ def json_ready(value: Any, key: Optional[str] = None) -> Any:
 def write_metrics(metrics: Mapping[str, Any], output_dir: str) -> dict:
   """Writes metrics.json; returns the dict as written (what the report uses)."""
   ready = json_ready(metrics)
-  os.makedirs(output_dir, exist_ok=True)
-  with open(os.path.join(output_dir, METRICS_FILENAME), "w",
-            encoding="utf-8") as f:
-    json.dump(ready, f, indent=2)
-    f.write("\n")
+  # In report order (e.g. pneumonia types in label order), not sorted.
+  storage.write_json(storage.join(output_dir, METRICS_FILENAME), ready,
+                     sort_keys=False)
   return ready
 
 
@@ -220,7 +218,5 @@ def markdown(m: Mapping[str, Any], figures: Mapping[str, str]) -> str:
 
 def write_markdown(m: Mapping[str, Any], figures: Mapping[str, str],
                    output_dir: str) -> str:
-  path = os.path.join(output_dir, REPORT_FILENAME)
-  with open(path, "w", encoding="utf-8") as f:
-    f.write(markdown(m, figures))
-  return path
+  return storage.write_text(storage.join(output_dir, REPORT_FILENAME),
+                            markdown(m, figures))

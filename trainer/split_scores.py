@@ -7,6 +7,7 @@ the pipeline does not yield) are read alongside and checked to line up.
 
 import csv
 import dataclasses
+import io
 from typing import Optional
 
 import numpy as np
@@ -14,8 +15,8 @@ import tensorflow_datasets as tfds
 
 from pipeline import input as input_lib
 from pneumonia_tfds import labels
-from trainer import inputs as inputs_lib
 from trainer import run_dir
+from trainer import storage
 
 PREDICTIONS_FILENAME = "predictions.csv"
 
@@ -37,12 +38,19 @@ class Predictions:
 def eval_input_config(trained: run_dir.TrainedModel, dataset: Optional[str],
                       data_dir: Optional[str],
                       batch_size: int) -> input_lib.InputConfig:
-  """The training input config, read in stored order without augmentation."""
-  config = inputs_lib.input_config(trained.config, batch_size)
-  return dataclasses.replace(
-      config, dataset=dataset or config.dataset,
-      data_dir=data_dir if data_dir is not None else config.data_dir,
-      augment=None, balance="none", cache=False)
+  """The run's input, read in stored order without augmentation."""
+  run = trained.config
+  return input_lib.InputConfig(
+      dataset=dataset or run.dataset,
+      data_dir=data_dir if data_dir is not None else run.data_dir,
+      image_size=run.image_size, channels=run.channels, target=run.target,
+      global_batch_size=batch_size, augment=None, balance="none",
+      cache=False, seed=run.seed, autotune=run.tf_data_autotune)
+
+
+def dataset_version(config: input_lib.InputConfig) -> str:
+  """The version of the TFDS dataset `config` reads."""
+  return str(tfds.builder(config.dataset, data_dir=config.data_dir).version)
 
 
 def _text(values) -> np.ndarray:
@@ -117,17 +125,16 @@ def write_predictions(p: Predictions, class_names: tuple[str, ...],
   """One row per example: metadata, P(pneumonia), call, class probabilities."""
   type_names = labels.PNEUMONIA_TYPES
   extra = list(class_names) if len(class_names) > 2 else []
-  with open(path, "w", newline="", encoding="utf-8") as f:
-    writer = csv.writer(f, lineterminator="\n")
-    writer.writerow(["file_name", "source", "view", "patient_id",
-                     "patient_group", "label", "pneumonia_type",
-                     "p_pneumonia", "called_pneumonia"]
-                    + [f"p_{name}" for name in extra])
-    for i in range(p.label.size):
-      writer.writerow(
-          [p.file_name[i], p.source[i], p.view[i], p.patient_id[i],
-           p.patient_group[i], "pneumonia" if p.label[i] else "normal",
-           type_names[p.pneumonia_type[i]], repr(float(p.scores[i])),
-           int(p.scores[i] >= threshold)]
-          + [repr(float(v)) for v in (p.probabilities[i] if extra else [])])
-  return path
+  text = io.StringIO()
+  writer = csv.writer(text, lineterminator="\n")
+  writer.writerow(["file_name", "source", "view", "patient_id",
+                   "patient_group", "label", "pneumonia_type", "p_pneumonia",
+                   "called_pneumonia"] + [f"p_{name}" for name in extra])
+  for i in range(p.label.size):
+    writer.writerow(
+        [p.file_name[i], p.source[i], p.view[i], p.patient_id[i],
+         p.patient_group[i], "pneumonia" if p.label[i] else "normal",
+         type_names[p.pneumonia_type[i]], repr(float(p.scores[i])),
+         int(p.scores[i] >= threshold)]
+        + [repr(float(v)) for v in (p.probabilities[i] if extra else [])])
+  return storage.write_text(path, text.getvalue())

@@ -4,11 +4,10 @@
 MultiWorkerMirroredStrategy must exist before other TensorFlow work starts).
 """
 
-import os
-
 import tensorflow as tf
 
 from trainer import config as config_lib
+from trainer import run_dir
 
 
 def get_strategy(name: str, tpu: str = "",
@@ -42,10 +41,8 @@ def get_strategy(name: str, tpu: str = "",
     return tf.distribute.MultiWorkerMirroredStrategy()
   if not tpu:
     raise ValueError("tpu: strategy 'tpu' needs the TPU address")
-  # The three steps of TPUClusterResolver.connect, spelled out.
-  resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu)
-  tf.config.experimental_connect_to_cluster(resolver)
-  tf.tpu.experimental.initialize_tpu_system(resolver)
+  # Resolves the TPU, connects to its cluster and initializes the TPU system.
+  resolver = tf.distribute.cluster_resolver.TPUClusterResolver.connect(tpu=tpu)
   return tf.distribute.TPUStrategy(resolver)
 
 
@@ -93,10 +90,9 @@ def output_dir(model_dir: str, strategy: tf.distribute.Strategy) -> str:
 
   Every worker of a multi-worker job runs the same callbacks (saving reads
   synchronized variables, which takes all workers), but only the chief's
-  files are the result; the others go to model_dir/workers/<type>_<id>.
+  files are the result; the others go to run_dir.worker_dir.
   """
   if is_chief(strategy):
     return model_dir
   resolver = strategy.cluster_resolver
-  return os.path.join(model_dir, "workers",
-                      f"{resolver.task_type}_{resolver.task_id}")
+  return run_dir.worker_dir(model_dir, resolver.task_type, resolver.task_id)

@@ -13,15 +13,12 @@ so the chosen threshold reproduces its validation counts exactly under the
 """
 
 import dataclasses
-import json
-import os
 from typing import Any, Optional
 
 import numpy as np
 from sklearn import metrics as sk_metrics
 
 METHODS = ("youden", "sensitivity", "cost")
-THRESHOLD_FILENAME = "threshold.json"
 # Used by prediction when a model has no saved threshold.
 DEFAULT_THRESHOLD = 0.5
 
@@ -38,6 +35,10 @@ class Choice:
     cost_fn, cost_fp: for method "cost".
     sensitivity, specificity: on the choosing split, at the threshold.
     n, n_positive: examples and positives of the choosing split.
+    dataset, dataset_version: the TFDS dataset/config and version of that
+      split.
+    model_sha256: sha256 of the model file whose scores it was chosen on;
+      a threshold is only valid for that model.
   """
   threshold: float
   method: str
@@ -49,9 +50,18 @@ class Choice:
   target_sensitivity: Optional[float] = None
   cost_fn: Optional[float] = None
   cost_fp: Optional[float] = None
+  dataset: Optional[str] = None
+  dataset_version: Optional[str] = None
+  model_sha256: Optional[str] = None
 
   def to_dict(self) -> dict[str, Any]:
     return dataclasses.asdict(self)
+
+  @classmethod
+  def from_dict(cls, values: dict[str, Any]) -> "Choice":
+    """A Choice from to_dict's output; unknown keys are ignored."""
+    known = {field.name for field in dataclasses.fields(cls)}
+    return cls(**{k: v for k, v in values.items() if k in known})
 
 
 def _curve(y_true, scores) -> tuple[np.ndarray, ...]:
@@ -141,25 +151,3 @@ def choose(method: str, y_true, scores, *, split: str = "validation",
     return for_cost(y_true, scores, cost_fn, cost_fp, split)
   raise ValueError(f"threshold method {method!r} is not one of "
                    f"{', '.join(METHODS)}")
-
-
-def write(choice: Choice, model_dir: str) -> str:
-  """Saves the choice as model_dir/threshold.json (atomically)."""
-  path = os.path.join(model_dir, THRESHOLD_FILENAME)
-  temporary = path + ".tmp"
-  with open(temporary, "w", encoding="utf-8") as f:
-    json.dump(choice.to_dict(), f, indent=2, sort_keys=True)
-    f.write("\n")
-  os.replace(temporary, path)
-  return path
-
-
-def read(model_dir: str) -> Optional[Choice]:
-  """The saved choice of model_dir, or None if there is none."""
-  path = os.path.join(model_dir, THRESHOLD_FILENAME)
-  if not os.path.exists(path):
-    return None
-  with open(path, encoding="utf-8") as f:
-    values = json.load(f)
-  known = {field.name for field in dataclasses.fields(Choice)}
-  return Choice(**{k: v for k, v in values.items() if k in known})

@@ -6,8 +6,10 @@
 
 Flags are defined only here and turned once into a validated, frozen
 `TrainConfig` (written to model_dir/config.json) before anything heavy is
-imported. Library users call `run(config, strategy=None)`. Restarting a killed
-run with the same flags resumes after its last finished epoch.
+imported. Library users call `run(config, strategy=None, overwrite=False)`.
+Restarting a killed run with the same flags resumes after its last finished
+epoch; a finished run is left as it is, or trained on when --epochs is
+raised; --overwrite starts over (trainer/rerun.py).
 """
 
 import dataclasses
@@ -17,6 +19,7 @@ from absl import app
 from absl import flags
 
 from trainer import config as config_lib
+from trainer import rerun
 
 FLAGS = flags.FLAGS
 _DEFAULTS = config_lib.TrainConfig(model_dir="")
@@ -92,10 +95,24 @@ def define_flags() -> None:
                        "enable_op_determinism); slower.")
   flags.DEFINE_integer("shuffle_buffer", d.shuffle_buffer,
                        "Training shuffle buffer, examples.", lower_bound=1)
+  flags.DEFINE_enum("tf_data_autotune", d.tf_data_autotune,
+                    config_lib.AUTOTUNE_MODES,
+                    "tf.data's autotuner: auto (off on machines with at most "
+                    "4 CPUs, where it halved augmented epochs; on otherwise, "
+                    "TensorFlow's default), on or off.")
   flags.DEFINE_boolean(
       "cache", d.cache,
       "Cache decoded images in memory: faster epochs after the first, but "
       "memory grows with the data (float32 image_size**2 * channels each).")
+
+
+def define_action_flags() -> None:
+  """Flags that say what to do with model_dir, not how to train."""
+  flags.DEFINE_boolean("overwrite", False,
+                       "Start over: remove the run already in model_dir (its "
+                       "checkpoints, history, threshold and evaluations). "
+                       "Without it, a finished run is left as it is and a "
+                       "run with other flags is refused.")
 
 
 def config_from_flags() -> config_lib.TrainConfig:
@@ -107,14 +124,17 @@ def config_from_flags() -> config_lib.TrainConfig:
   return config_lib.TrainConfig.from_dict(values)
 
 
-def run(config: config_lib.TrainConfig, strategy=None):
-  """Trains, checkpoints and exports one model; returns the Keras History.
+def run(config: config_lib.TrainConfig, strategy=None,
+        overwrite: bool = False):
+  """Trains, checkpoints and exports one model; returns the Keras History,
+  or None when model_dir holds this run finished already.
 
-  The library entry point (see `trainer.training.run`); TensorFlow is
-  imported only here, so that --help and flag errors stay fast.
+  The library entry point (see `trainer.training.run` and `trainer.rerun`);
+  TensorFlow is imported only here, so that --help and flag errors stay
+  fast.
   """
   from trainer import training  # pylint: disable=g-import-not-at-top
-  return training.run(config, strategy)
+  return training.run(config, strategy, overwrite=overwrite)
 
 
 def main(argv) -> None:
@@ -122,15 +142,17 @@ def main(argv) -> None:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   try:
     config = config_from_flags()
-    config_lib.check_same_run(config, config.model_dir)
+    # Refuses a model_dir holding another run before training starts.
+    rerun.decide(config, overwrite=FLAGS.overwrite, remove=False)
   except ValueError as e:
     raise app.UsageError(str(e)) from e
-  run(config)
+  run(config, overwrite=FLAGS.overwrite)
 
 
 def console_main() -> None:
   """Entry point of the `pneumonia-train` console script."""
   define_flags()
+  define_action_flags()
   app.run(main)
 
 

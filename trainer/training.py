@@ -4,7 +4,6 @@ Called through `trainer.train.run`; never reads flags.
 """
 
 import contextlib
-import os
 import warnings
 from typing import Optional
 
@@ -20,46 +19,61 @@ from trainer import models
 from trainer import multi_worker
 from trainer import objectives
 from trainer import precision as precision_lib
+from trainer import rerun
+from trainer import run_dir
+from trainer import storage
 from trainer import strategy as strategy_lib
 from trainer import validation
 
 
 def run(config: config_lib.TrainConfig,
-        strategy: Optional[tf.distribute.Strategy] = None
-        ) -> keras.callbacks.History:
-  """Trains, checkpoints and exports one model.
+        strategy: Optional[tf.distribute.Strategy] = None,
+        overwrite: bool = False) -> Optional[keras.callbacks.History]:
+  """Trains, checkpoints and exports one model (see trainer.rerun for what
+  happens on a model_dir that already holds a run).
 
   Args:
     config: a TrainConfig (validated again here).
     strategy: a tf.distribute.Strategy; chosen from config.strategy if None.
+    overwrite: start over, removing a run already in model_dir.
 
   Returns:
-    The History of the epochs run by this call: a resumed run holds only the
-    epochs after the resume point (history.csv in model_dir holds all).
+    The History of the epochs run by this call (a resumed run holds only the
+    epochs after the resume point; history.csv in model_dir holds all), or
+    None when model_dir holds this run finished already: nothing is touched.
 
   Raises:
-    ValueError: a bad config, or a model_dir holding another config's run.
+    ValueError: a bad config, or a model_dir holding a run this config may
+      not go on with.
   """
   config.validate()
-  config_lib.check_same_run(config, config.model_dir)
   if strategy is None:
     strategy = strategy_lib.get_strategy(config.strategy, tpu=config.tpu,
                                          num_gpus=config.num_gpus)
   chief = strategy_lib.is_chief(strategy)
+  decision = rerun.decide(config, overwrite=overwrite, remove=chief)
+  logging.info("%s.", decision.message)
+  if decision.action == rerun.FINISHED:
+    print(decision.message)
+    return None
   output_dir = strategy_lib.output_dir(config.model_dir, strategy)
-  os.makedirs(output_dir, exist_ok=True)
+  storage.makedirs(output_dir)
   keras.utils.set_random_seed(config.seed)
   if config.deterministic:
     tf.config.experimental.enable_op_determinism()
-  policy = precision_lib.resolve(config.precision, strategy)
+  policy, reason = precision_lib.resolve_with_reason(config.precision,
+                                                     strategy)
   previous_policy = precision_lib.set_policy(policy)
   try:
     global_batch_size = (config.per_replica_batch_size
                          * strategy.num_replicas_in_sync)
     if chief:
-      export.write_config(config, config.model_dir)
-      export.write_run_info({
+      if decision.action == rerun.CONTINUE:
+        run_dir.unfinish(config.model_dir)
+      run_dir.write_config(config, config.model_dir)
+      run_dir.write_run_info({
           "precision": policy,
+          "precision_reason": reason,
           "strategy": type(strategy).__name__,
           "num_replicas_in_sync": strategy.num_replicas_in_sync,
           "global_batch_size": global_batch_size,
@@ -67,12 +81,18 @@ def run(config: config_lib.TrainConfig,
           "tensorflow": tf.__version__,
           "keras": keras.__version__,
       }, config.model_dir)
-    data = inputs_lib.make_inputs(config, strategy)
+    # Set by a callback to the epoch about to run; the training input's
+    # random draws follow it. On the host: tf.data reads it there.
+    with tf.device("/cpu:0"):
+      epoch = tf.Variable(0, dtype=tf.int64, trainable=False,
+                          name="input_epoch")
+    data = inputs_lib.make_inputs(config, strategy, epoch)
     if chief:
-      export.write_class_names(data.class_names, config.model_dir)
-    logging.info("Training %s with %s: %d replica(s), global batch %d, %s.",
-                 config.model, type(strategy).__name__,
-                 strategy.num_replicas_in_sync, global_batch_size, policy)
+      run_dir.write_class_names(data.class_names, config.model_dir)
+    logging.info("Training %s with %s: %d replica(s), global batch %d, %s "
+                 "(%s).", config.model, type(strategy).__name__,
+                 strategy.num_replicas_in_sync, global_batch_size, policy,
+                 reason)
     num_classes = len(data.class_names)
     model = build_and_compile(config, num_classes, strategy)
     validation_callback = validation.Validation(
@@ -84,8 +104,10 @@ def run(config: config_lib.TrainConfig,
           steps_per_epoch=data.steps_per_epoch,
           class_weight=data.class_weight, shuffle=False, verbose=2,
           callbacks=callbacks_lib.make_callbacks(config, output_dir,
-                                                 validation_callback))
+                                                 validation_callback, epoch))
     export.export_best(model, output_dir)
+    if chief:
+      run_dir.finish(config.model_dir, config)
     return history
   finally:
     precision_lib.set_policy(previous_policy)

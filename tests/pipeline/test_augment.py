@@ -59,6 +59,55 @@ def test_batch_equals_each_image_by_its_seed(images):
       np.concatenate(list(batches.as_numpy_iterator())), one_by_one)
 
 
+GEOMETRY_ONLY = dict(rotation_degrees=20.0, shift_fraction=0.15,
+                     zoom_fraction=0.3, brightness=0.0, contrast=0.0)
+
+
+def _raw_op_reference(images, config, seeds) -> np.ndarray:
+  """The geometry as augment drew it before keras.ops: the raw TF op, with
+  each image's transform from the seed augment splits off for geometry."""
+  height, width = images.shape[1:3]
+  transforms = tf.concat([
+      augment.affine_transform(height, width, config,
+                               tf.random.experimental.stateless_split(
+                                   tf.constant(seed, tf.int64), num=4)[0])
+      for seed in seeds], axis=0)
+  return tf.raw_ops.ImageProjectiveTransformV3(
+      images=images, transforms=transforms, output_shape=(height, width),
+      fill_value=0.0, interpolation="BILINEAR", fill_mode="NEAREST").numpy()
+
+
+def test_geometry_equals_the_raw_projective_transform(images):
+  config = augment.AugmentConfig(**GEOMETRY_ONLY)
+  seeds = np.arange(2 * len(images), dtype=np.int64).reshape(-1, 2) * 104729
+  expected = _raw_op_reference(images, config, seeds)
+  assert np.abs(expected - images).mean() > 1e-3  # it did move pixels
+  eager = augment.augment_batch(images, config, seeds).numpy()
+  # Graph mode, as the input pipeline runs it.
+  mapped = tf.data.Dataset.from_tensors((images, seeds)).map(
+      lambda batch, batch_seeds: augment.augment_batch(batch, config,
+                                                       batch_seeds))
+  # Keras's TF backend runs the same kernel on the same transforms: equal, not
+  # merely close.
+  np.testing.assert_array_equal(eager, expected)
+  np.testing.assert_array_equal(next(mapped.as_numpy_iterator()), expected)
+
+
+def test_one_transform_kernel_per_batch():
+  config = augment.AugmentConfig()
+  graph = tf.function(
+      lambda batch, seeds: augment.augment_batch(batch, config, seeds)
+  ).get_concrete_function(
+      tf.TensorSpec((None, 96, 96, 1), tf.float32),
+      tf.TensorSpec((None, 2), tf.int64)).graph.as_graph_def()
+  is_transform = lambda node: node.op.startswith("ImageProjectiveTransform")
+  at_top = sum(map(is_transform, graph.node))
+  in_loops = sum(is_transform(node) for function in graph.library.function
+                 for node in function.node_def)
+  # One op outside the per-image map_fn loop, so one kernel launch per batch.
+  assert (at_top, in_loops) == (1, 0)
+
+
 @pytest.mark.parametrize("field, tf_image_op", [
     ("brightness", lambda image, seed: tf.image.stateless_random_brightness(
         image, 0.3, seed)),

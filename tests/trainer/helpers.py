@@ -77,3 +77,45 @@ def finished_epochs(model_dir) -> int:
       return json.load(f)["epoch"]
   except (OSError, ValueError, KeyError):
     return 0
+
+
+def train_uninterrupted(config: config_lib.TrainConfig, model_dir) -> None:
+  """Trains `config` in a fresh process, start to end, into model_dir."""
+  reference = config_lib.TrainConfig(**{**config.to_dict(),
+                                        "model_dir": os.fspath(model_dir)})
+  result = run_cli(cli_flags(reference))
+  assert result.returncode == 0, result.stderr[-3000:]
+
+
+def _h5_arrays(path) -> dict:
+  import h5py  # pylint: disable=g-import-not-at-top
+  arrays = {}
+  with h5py.File(path, "r") as f:
+    f.visititems(lambda name, item: arrays.__setitem__(name, item[()])
+                 if isinstance(item, h5py.Dataset) else None)
+  return arrays
+
+
+def assert_same_training(model_dir, reference_dir, atol: float = 1e-6):
+  """Same per-epoch history, best model and final weights (with optimizer
+  state), within `atol`: a resumed run against an uninterrupted one."""
+  rows, expected = history_rows(model_dir), history_rows(reference_dir)
+  assert [row["epoch"] for row in rows] == [row["epoch"] for row in expected]
+  for row, want in zip(rows, expected):
+    assert set(row) == set(want)
+    for key in want:
+      assert abs(float(row[key]) - float(want[key])) <= atol, (
+          f"epoch {row['epoch']} {key}: {row[key]} vs {want[key]}")
+  import keras  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  models = [keras.saving.load_model(os.path.join(d, "model.keras"),
+                                    compile=False)
+            for d in (model_dir, reference_dir)]
+  for a, b in zip(*(m.get_weights() for m in models), strict=True):
+    np.testing.assert_allclose(a, b, rtol=0, atol=atol)
+  final = [_h5_arrays(os.path.join(d, "backup", "latest.weights.h5"))
+           for d in (model_dir, reference_dir)]
+  assert sorted(final[0]) == sorted(final[1]) and final[0]
+  for name in final[1]:
+    np.testing.assert_allclose(final[0][name], final[1][name], rtol=0,
+                               atol=atol, err_msg=name)

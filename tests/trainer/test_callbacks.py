@@ -1,11 +1,14 @@
 """Callbacks: order, resumable history, callback state across a restart."""
 
 import csv
+import pathlib
 
 import keras
+import tensorflow as tf
 
 from trainer import callbacks as callbacks_lib
 from trainer import config as config_lib
+from trainer import run_dir
 
 
 def _rows(path):
@@ -13,18 +16,36 @@ def _rows(path):
     return list(csv.reader(f))
 
 
-def test_drop_rows_from_epoch(tmp_path):
-  path = tmp_path / "history.csv"
-  path.write_text("epoch,loss\n0,1.0\n1,0.9\n2,0.8\n3,0.7\n")
-  callbacks_lib.drop_rows_from_epoch(str(path), 2)
-  assert _rows(path) == [["epoch", "loss"], ["0", "1.0"], ["1", "0.9"]]
-  callbacks_lib.drop_rows_from_epoch(str(path), 0)
-  assert _rows(path) == [["epoch", "loss"]]
+def _history_session(path, first_epoch, epochs):
+  """One training session's calls into a HistoryWriter."""
+  writer = callbacks_lib.HistoryWriter(path)
+  writer.on_train_begin()
+  for epoch in range(first_epoch, first_epoch + epochs):
+    writer.on_epoch_begin(epoch)
+    writer.on_epoch_end(epoch, {"loss": 1.0 - epoch / 10, "val_auc": 0.5})
 
 
-def test_drop_rows_without_a_file_is_a_no_op(tmp_path):
-  callbacks_lib.drop_rows_from_epoch(str(tmp_path / "missing.csv"), 1)
-  assert not (tmp_path / "missing.csv").exists()
+def test_history_drops_rows_of_epochs_run_again(tmp_path):
+  path = str(tmp_path / "history.csv")
+  _history_session(path, 0, 4)
+  assert [row[0] for row in _rows(path)] == ["epoch", "0", "1", "2", "3"]
+  # Killed during epoch 4 after the backup of epoch 1: epochs 2-3 run again.
+  _history_session(path, 2, 3)
+  rows = _rows(path)
+  assert rows[0] == ["epoch", "loss", "val_auc"]
+  assert [row[0] for row in rows[1:]] == ["0", "1", "2", "3", "4"]
+  assert float(rows[3][1]) == 0.8
+
+
+def test_history_on_an_in_memory_filesystem(ram_bucket):
+  """The same writer on TF's ram:// filesystem (a bucket's code path)."""
+  path = f"{ram_bucket}/history.csv"
+  _history_session(path, 0, 2)
+  _history_session(path, 2, 1)
+  header, rows = run_dir.read_history_rows(path)
+  assert header == ["epoch", "loss", "val_auc"]
+  assert [row[0] for row in rows] == ["0", "1", "2"]
+  assert not pathlib.Path("ram:").exists()
 
 
 def _stateful(tmp_path):
@@ -59,7 +80,8 @@ def test_callback_state_survives_a_restart(tmp_path):
   assert (stopping.best, stopping.wait, stopping.best_epoch) == (0.875, 2, 1)
   assert (plateau.best, plateau.wait) == (0.31, 1)
   restore.on_train_end()
-  assert not (tmp_path / "state.json").exists()
+  # Kept: a finished run trained on later goes on with the same state.
+  assert (tmp_path / "state.json").exists()
 
 
 def test_callback_state_of_another_epoch_is_ignored(tmp_path):
@@ -78,18 +100,24 @@ def test_callback_state_of_another_epoch_is_ignored(tmp_path):
 def test_order_validation_first_backup_last(tmp_path):
   config = config_lib.TrainConfig(model_dir=str(tmp_path))
   validation = keras.callbacks.Callback()
-  callbacks = callbacks_lib.make_callbacks(config, str(tmp_path), validation)
+  epoch = tf.Variable(0, dtype=tf.int64)
+  callbacks = callbacks_lib.make_callbacks(config, str(tmp_path), validation,
+                                           epoch)
   kinds = [type(c) for c in callbacks]
-  assert callbacks[0] is validation
+  assert kinds[0] is callbacks_lib.EpochSeeds
+  assert callbacks[1] is validation
   assert kinds[-1] is keras.callbacks.BackupAndRestore
   assert kinds[-2] is callbacks_lib.CallbackStateBackup
   assert kinds.index(keras.callbacks.ModelCheckpoint) < kinds.index(
-      callbacks_lib.ResumableCSVLogger)
+      callbacks_lib.HistoryWriter)
   for callback in callbacks:
     monitor = getattr(callback, "monitor", None)
     assert monitor is None or monitor.startswith("val_")
   backup = callbacks[-1]
   assert backup.backup_dir == str(tmp_path / "backup")
+  assert backup.delete_checkpoint is False
+  callbacks[0].on_epoch_begin(7)
+  assert int(epoch.numpy()) == 7
 
 
 def test_zero_patience_disables(tmp_path):
@@ -97,6 +125,7 @@ def test_zero_patience_disables(tmp_path):
                                   early_stopping_patience=0,
                                   reduce_lr_patience=0)
   kinds = {type(c) for c in callbacks_lib.make_callbacks(
-      config, str(tmp_path), keras.callbacks.Callback())}
+      config, str(tmp_path), keras.callbacks.Callback(),
+      tf.Variable(0, dtype=tf.int64))}
   assert keras.callbacks.EarlyStopping not in kinds
   assert keras.callbacks.ReduceLROnPlateau not in kinds

@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 
 from trainer import config as config_lib
-from trainer import export
+from trainer import run_dir
 
 
 def _config(**overrides):
@@ -63,8 +63,8 @@ def test_json_round_trip():
 
 def test_file_round_trip(tmp_path):
   config = _config(model_dir=str(tmp_path), epochs=7, strategy="mirrored")
-  export.write_config(config, str(tmp_path))
-  assert export.read_config(str(tmp_path)) == config
+  run_dir.write_config(config, str(tmp_path))
+  assert run_dir.read_config(str(tmp_path)) == config
 
 
 def test_unknown_json_field_is_an_error():
@@ -84,20 +84,6 @@ def test_from_json_validates():
 def test_frozen():
   with pytest.raises(dataclasses.FrozenInstanceError):
     _config().epochs = 3  # pytype: disable=not-writable
-
-
-def test_same_run_check(tmp_path):
-  config = _config(model_dir=str(tmp_path), model="blog_cnn", epochs=5)
-  config_lib.check_same_run(config, str(tmp_path))  # nothing there yet
-  export.write_config(config, str(tmp_path))
-  config_lib.check_same_run(dataclasses.replace(config, epochs=9),
-                            str(tmp_path))
-  config_lib.check_same_run(dataclasses.replace(config, data_dir="/moved"),
-                            str(tmp_path))
-  with pytest.raises(ValueError, match=r"^model_dir: .* image_size, model;"):
-    config_lib.check_same_run(
-        dataclasses.replace(config, model="small_resnet", image_size=96),
-        str(tmp_path))
 
 
 def test_default_augmentation_is_the_pipelines_default():

@@ -26,7 +26,7 @@ _MIRRORED_SCRIPT = textwrap.dedent("""
 
     config = config_lib.TrainConfig.from_json(sys.argv[1])
     strategy = strategy_lib.get_strategy(config.strategy)
-    data = inputs.make_inputs(config, strategy)
+    data = inputs.make_inputs(config, strategy, tf.Variable(0, dtype=tf.int64))
     images = next(iter(data.train))[0]
     per_replica = [int(t.shape[0])
                    for t in strategy.experimental_local_results(images)]

@@ -133,10 +133,14 @@ def test_per_source_and_per_view_metrics(binary_run):
 def test_threshold_is_chosen_on_validation_and_saved(binary_run,
                                                      tiny_data_dir):
   model_dir, _, result = binary_run
-  saved = thresholds.read(model_dir)
+  saved = run_dir.read_threshold(model_dir)
   assert saved is not None
   assert report.json_ready(saved.to_dict()) == result["threshold"]
   assert saved.split == "validation" and saved.method == "sensitivity"
+  # What it was chosen on, and for which model file.
+  assert saved.dataset == "pneumonia_xray/gray_96"
+  assert saved.dataset_version == "1.0.0"
+  assert saved.model_sha256 == run_dir.model_sha256(model_dir)
   # The target is reached on the validation predictions themselves.
   trained = run_dir.load(model_dir)
   config = split_scores.eval_input_config(trained, None,
@@ -212,7 +216,7 @@ def test_command_line(binary_run, tiny_data_dir, tmp_path):
              f"--output_dir={tmp_path}", "--threshold_method=cost",
              "--cost_fn=10", "--cost_fp=1", "--bootstrap=5",
              "--examples_per_kind=1", "--nosave_threshold"]
-  saved = thresholds.read(model_dir)
+  saved = run_dir.read_threshold(model_dir)
   done = subprocess.run(command, cwd=helpers.REPO, capture_output=True,
                         text=True, env=helpers.subprocess_env(), timeout=300)
   assert done.returncode == 0, done.stderr[-3000:]
@@ -220,7 +224,7 @@ def test_command_line(binary_run, tiny_data_dir, tmp_path):
   result = json.loads((tmp_path / "metrics.json").read_text())
   assert result["threshold"]["method"] == "cost"
   assert result["threshold"]["cost_fn"] == 10
-  assert thresholds.read(model_dir) == saved  # --nosave_threshold
+  assert run_dir.read_threshold(model_dir) == saved  # --nosave_threshold
   bad = subprocess.run(command[:6] + ["--split=validation"],
                        cwd=helpers.REPO, capture_output=True, text=True,
                        env=helpers.subprocess_env(), timeout=300)

@@ -1,4 +1,5 @@
-"""A run killed with SIGKILL after an epoch resumes there when restarted."""
+"""A run killed with SIGKILL after an epoch resumes there when restarted,
+and, with --deterministic, ends as an uninterrupted run ends."""
 
 import os
 import signal
@@ -9,8 +10,11 @@ from tests.trainer import helpers
 
 
 def test_sigkill_then_restart_continues(make_config, tmp_path):
+  # Resampling and augmentation on: every kind of random draw the input
+  # makes must come out as in an uninterrupted run.
   config = make_config(model="blog_cnn", image_size=64, epochs=4,
-                       early_stopping_patience=0)
+                       early_stopping_patience=0, balance="resample",
+                       deterministic=True, precision="float32")
   flagfile = tmp_path / "train.flags"
   flagfile.write_text("\n".join(helpers.cli_flags(config)) + "\n")
   command = helpers.train_command([f"--flagfile={flagfile}"])
@@ -44,4 +48,6 @@ def test_sigkill_then_restart_continues(make_config, tmp_path):
   assert [int(row["epoch"]) for row in rows] == list(range(config.epochs))
   assert rows[:done] == rows_before  # finished epochs were not redone
   assert os.path.exists(os.path.join(config.model_dir, "saved_model"))
-  assert not os.path.exists(os.path.join(config.model_dir, "backup"))
+
+  helpers.train_uninterrupted(config, tmp_path / "uninterrupted")
+  helpers.assert_same_training(config.model_dir, tmp_path / "uninterrupted")

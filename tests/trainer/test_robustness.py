@@ -1,6 +1,7 @@
 """Robustness of training and model loading.
 
-A kill inside the second epoch, a restart, and the same finished run; the
+A kill inside the second epoch, a restart, and the same finished run as an
+uninterrupted one (history and weights, under --deterministic); the
 first-epoch loss depends on the seed alone; a model file cannot run code when
 loaded; the product never unpickles.
 
@@ -29,7 +30,6 @@ import pytest
 
 from pipeline import input as input_lib
 from tests.trainer import helpers
-from trainer import export
 from trainer import inputs as inputs_lib
 from trainer import models
 from trainer import predict
@@ -94,7 +94,8 @@ def test_kill_in_the_second_epoch_then_restart(make_config, tmp_path):
   # Batch 1: the ~70 training images make ~70 steps, so the second epoch
   # lasts seconds and the kill can land well inside it.
   config = make_config(model="blog_cnn", image_size=64, epochs=epochs,
-                       per_replica_batch_size=1, early_stopping_patience=0)
+                       per_replica_batch_size=1, early_stopping_patience=0,
+                       deterministic=True, precision="float32")
   flagfile = tmp_path / "train.flags"
   flagfile.write_text("\n".join(helpers.cli_flags(config)) + "\n")
   command = helpers.train_command([f"--flagfile={flagfile}"])
@@ -130,7 +131,7 @@ def test_kill_in_the_second_epoch_then_restart(make_config, tmp_path):
   assert helpers.finished_epochs(config.model_dir) == 1
   rows_before = helpers.history_rows(config.model_dir)
   assert [int(row["epoch"]) for row in rows_before] == [0]
-  config_before = export.read_config(config.model_dir)
+  config_before = run_dir.read_config(config.model_dir)
   assert config_before == config
 
   second = subprocess.run(command, cwd=helpers.REPO, env=env,
@@ -142,7 +143,9 @@ def test_kill_in_the_second_epoch_then_restart(make_config, tmp_path):
   rows = helpers.history_rows(config.model_dir)
   assert [int(row["epoch"]) for row in rows] == list(range(epochs))
   assert rows[0] == rows_before[0]
-  assert not os.path.exists(os.path.join(config.model_dir, "backup"))
+  # Exact resume: the history and weights of a run never killed.
+  helpers.train_uninterrupted(config, tmp_path / "uninterrupted")
+  helpers.assert_same_training(config.model_dir, tmp_path / "uninterrupted")
 
   trained = run_dir.load(config.model_dir)  # the project's safe loader
   assert trained.config == config_before
@@ -206,8 +209,8 @@ def test_first_epoch_loss_repeats_across_processes_and_follows_the_seed(
 def _saved_run(model_dir: pathlib.Path, model: keras.Model, make_config):
   """A model_dir that run_dir.load accepts, holding `model` as model.keras."""
   model_dir.mkdir()
-  export.write_config(make_config(model_dir=model_dir), os.fspath(model_dir))
-  export.write_class_names(["normal", "pneumonia"], os.fspath(model_dir))
+  run_dir.write_config(make_config(model_dir=model_dir), os.fspath(model_dir))
+  run_dir.write_class_names(["normal", "pneumonia"], os.fspath(model_dir))
   model.save(model_dir / "model.keras")
   return os.fspath(model_dir)
 

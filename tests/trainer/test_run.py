@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from pipeline import input as input_lib
 from tests.trainer import helpers
-from trainer import export
+from trainer import run_dir
 from trainer import inputs as inputs_lib
 from trainer import train
 
@@ -40,15 +40,21 @@ def test_trains_one_epoch_and_exports(make_config, model, target, precision,
   assert {"loss", "val_loss", "val_auc", "val_accuracy"} <= set(
       history.history)
   assert _history_epochs(model_dir) == [0]
-  assert export.read_config(model_dir) == config
+  assert run_dir.read_config(model_dir) == config
   with open(os.path.join(model_dir, "class_names.json")) as f:
     class_names = json.load(f)
   assert class_names == input_lib.class_names(
       inputs_lib.input_config(config, 16))
   with open(os.path.join(model_dir, "run_info.json")) as f:
-    assert json.load(f)["precision"] == precision
+    run_info = json.load(f)
+  assert run_info["precision"] == precision
+  assert run_info["precision_reason"] == f"--precision={precision}"
   assert os.listdir(os.path.join(model_dir, "logs"))
-  assert not os.path.exists(os.path.join(model_dir, "backup"))
+  # Kept, so that the finished run can be trained on for more epochs.
+  assert os.path.exists(os.path.join(model_dir, "backup"))
+  status = run_dir.read_status(model_dir)
+  assert status["finished"] and status["epochs_run"] == 1
+  assert status["model_sha256"] == run_dir.model_sha256(model_dir)
 
   best = keras.saving.load_model(os.path.join(model_dir, "model.keras"))
   images = np.random.rand(3, 32, 32, 1).astype(np.float32)

@@ -45,12 +45,14 @@ def test_tpu_needs_an_address():
     strategy_lib.get_strategy("tpu")
 
 
-def test_tpu_connects_initializes_then_builds(monkeypatch):
+def test_tpu_connects_through_the_resolver_then_builds(monkeypatch):
   calls = []
 
   class FakeResolver:
-    def __init__(self, tpu):
-      calls.append(("resolver", tpu))
+    @staticmethod
+    def connect(tpu):
+      calls.append(("connect", tpu))
+      return FakeResolver()
 
   class FakeTPUStrategy:
     def __init__(self, resolver):
@@ -58,15 +60,11 @@ def test_tpu_connects_initializes_then_builds(monkeypatch):
 
   monkeypatch.setattr(tf.distribute.cluster_resolver, "TPUClusterResolver",
                       FakeResolver)
-  monkeypatch.setattr(tf.config, "experimental_connect_to_cluster",
-                      lambda r: calls.append(("connect",)))
-  monkeypatch.setattr(tf.tpu.experimental, "initialize_tpu_system",
-                      lambda r: calls.append(("initialize",)))
   monkeypatch.setattr(tf.distribute, "TPUStrategy", FakeTPUStrategy)
   strategy = strategy_lib.get_strategy("tpu", tpu="grpc://10.1.2.3:8470")
   assert isinstance(strategy, FakeTPUStrategy)
-  assert calls == [("resolver", "grpc://10.1.2.3:8470"), ("connect",),
-                   ("initialize",), ("strategy", "FakeResolver")]
+  assert calls == [("connect", "grpc://10.1.2.3:8470"),
+                   ("strategy", "FakeResolver")]
 
 
 def _fake_multi_worker(task_type, task_id, cluster):

@@ -1,5 +1,6 @@
 """Threshold selection on validation predictions, and threshold.json."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -7,6 +8,7 @@ import pytest
 from sklearn import metrics as sk_metrics
 
 from trainer import metrics
+from trainer import run_dir
 from trainer import thresholds
 
 
@@ -107,11 +109,15 @@ def test_choose_dispatches_and_validates():
 
 
 def test_write_and_read_round_trip(tmp_path):
-  assert thresholds.read(str(tmp_path)) is None
+  assert run_dir.read_threshold(str(tmp_path)) is None
   y, s = _validation()
-  choice = thresholds.for_sensitivity(y, s, 0.95)
-  path = thresholds.write(choice, str(tmp_path))
-  assert path == str(tmp_path / thresholds.THRESHOLD_FILENAME)
-  assert json.loads((tmp_path / "threshold.json").read_text())[
-      "threshold"] == choice.threshold  # exact, not rounded
-  assert thresholds.read(str(tmp_path)) == choice
+  choice = dataclasses.replace(
+      thresholds.for_sensitivity(y, s, 0.95), dataset="pneumonia_xray/gray_96",
+      dataset_version="1.0.0", model_sha256="ab" * 32)
+  path = run_dir.write_threshold(choice, str(tmp_path))
+  assert path == str(tmp_path / run_dir.THRESHOLD)
+  saved = json.loads((tmp_path / "threshold.json").read_text())
+  assert saved["threshold"] == choice.threshold  # exact, not rounded
+  assert (saved["split"], saved["method"], saved["dataset"]) == (
+      "validation", "sensitivity", "pneumonia_xray/gray_96")
+  assert run_dir.read_threshold(str(tmp_path)) == choice

@@ -13,6 +13,7 @@ from absl import logging
 from etils import epath
 import tensorflow_datasets as tfds
 
+from pneumonia_tfds import cpus
 from pneumonia_tfds import images as images_lib
 from pneumonia_tfds import labels
 from pneumonia_tfds import merge
@@ -27,7 +28,8 @@ SOURCE_NAMES = (kermany.NAME, ieee8023.NAME, coronahack.NAME)
 
 # Public locations for users with internet. CoronaHack needs a Kaggle login,
 # so it has none; the ieee8023 archive is pinned to the commit the shared data
-# and the mapping tables were checked against.
+# and the mapping tables were checked against. Both are ZIP archives (see
+# `_archive`); their checksums are not registered yet (see checksums.tsv).
 DOWNLOAD_URLS = {
     kermany.NAME: ("https://data.mendeley.com/public-files/datasets/rscbjbr9sj/"
                    "files/f12eaf6d-6023-432f-acc9-80c9d7393433/file_downloaded"),
@@ -48,6 +50,17 @@ manual_dir/
       git clone https://github.com/ieee8023/covid-chestxray-dataset
 Any subset works; every source found is merged unless the config names sources.
 """
+
+
+def _archive(url: str) -> tfds.download.Resource:
+  """A public ZIP archive, its format declared, never guessed.
+
+  TFDS guesses the format from the downloaded file's name, and the Kermany
+  URL ends in `file_downloaded`: guessed, it would be stored unextracted and
+  the build would find no source in it.
+  """
+  return tfds.download.Resource(
+      url=url, extract_method=tfds.download.ExtractMethod.ZIP)
 
 
 @dataclasses.dataclass(eq=False)
@@ -98,6 +111,48 @@ class PneumoniaXrayConfig(tfds.core.BuilderConfig):
     # Originals stay lossless; fixed small sizes use JPEG, ~3x smaller and
     # faster to decode in the input pipeline.
     return "png" if self.image_size is None else "jpeg"
+
+
+def _finders(config: PneumoniaXrayConfig) -> dict:
+  """Source name -> function(folder) -> the source's root in it, or None."""
+  return {
+      kermany.NAME: lambda d: kermany.find_root(d, config.kermany_folder),
+      ieee8023.NAME: ieee8023.find_root,
+      coronahack.NAME: coronahack.find_root,
+  }
+
+
+def find_local_sources(config: PneumoniaXrayConfig,
+                       manual_dir: Optional[str]) -> dict[str, str]:
+  """Source name -> root folder, for every source of config in manual_dir.
+
+  The build's own discovery, without downloads: the pre-flight check calls it
+  too, so that it and the build agree on what is there.
+  """
+  if not manual_dir or not os.path.isdir(manual_dir):
+    return {}
+  finders = _finders(config)
+  roots = {}
+  for name in config.sources or SOURCE_NAMES:
+    root = finders[name](manual_dir)
+    if root is not None:
+      roots[name] = root
+  return roots
+
+
+def download_unavailable_reason(config: PneumoniaXrayConfig,
+                                name: str) -> Optional[str]:
+  """Why source `name` of config cannot be downloaded; None if it can."""
+  if name not in DOWNLOAD_URLS:
+    return f"{name} has no public download the builder can fetch"
+  if name == kermany.NAME and config.kermany_folder != kermany.DEFAULT_FOLDER:
+    # The archive holds the originals under chest_xray/. Building them under
+    # a config that names another folder would publish other images under
+    # that config's name.
+    return (f"the Kermany archive unpacks to {kermany.DEFAULT_FOLDER}/, not "
+            f"{config.kermany_folder}/, and {config.kermany_folder}/ has no "
+            "public download")
+  return None
 
 
 def _config(name: str, description: str, **kwargs) -> PneumoniaXrayConfig:
@@ -166,7 +221,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     """Args beyond TFDS's: worker processes for decoding (default: all CPUs),
     and whether to download public sources missing from manual_dir."""
     super().__init__(**kwargs)
-    self._num_workers = num_workers or os.cpu_count() or 1
+    self._num_workers = num_workers or cpus.available_cpus()
     self._download_missing = download_missing
     self._roots = {}
     self._executor = None
@@ -221,32 +276,38 @@ class Builder(tfds.core.GeneratorBasedBuilder):
                     dl_manager) -> dict[str, str]:
     """Source name -> root folder, for every selected source present."""
     config = self.builder_config
-    finders = {
-        kermany.NAME: lambda d: kermany.find_root(d, config.kermany_folder),
-        ieee8023.NAME: ieee8023.find_root,
-        coronahack.NAME: coronahack.find_root,
-    }
-    wanted = config.sources or SOURCE_NAMES
-    roots = {}
-    for name in wanted:
-      root = finders[name](manual_dir) if manual_dir else None
-      if root is None and self._download_missing and name in DOWNLOAD_URLS:
-        extracted = os.fspath(dl_manager.download_and_extract(DOWNLOAD_URLS[name]))
-        # Archives may wrap their content in one more folder.
-        candidates = [extracted] + [os.path.join(extracted, entry)
-                                    for entry in sorted(os.listdir(extracted))]
-        root = next(filter(None, map(finders[name], candidates)), None)
-      if root is not None:
-        roots[name] = root
-      elif config.sources:
+    roots = find_local_sources(config, manual_dir)
+    for name in config.sources or SOURCE_NAMES:
+      reason = download_unavailable_reason(config, name)
+      if name not in roots and self._download_missing and reason is None:
+        roots[name] = self._download_source(name, dl_manager)
+      if name not in roots and config.sources:
+        why = (f" and cannot be downloaded: {reason}"
+               if self._download_missing and reason else "")
         raise ValueError(
-            f"source {name!r} not found in manual_dir {manual_dir}; "
+            f"source {name!r} not found in manual_dir {manual_dir}{why}; "
             f"expected layout:\n{_MANUAL_LAYOUT}")
     if not roots:
       raise ValueError(
           f"no source found in manual_dir {manual_dir}; expected layout:\n"
           f"{_MANUAL_LAYOUT}")
     return roots
+
+  def _download_source(self, name: str, dl_manager) -> str:
+    """Downloads and unpacks source `name`; returns its root in the archive."""
+    url = DOWNLOAD_URLS[name]
+    extracted = os.fspath(dl_manager.download_and_extract(_archive(url)))
+    # Archives may wrap their content in one more folder.
+    candidates = [extracted] + [os.path.join(extracted, entry)
+                                for entry in sorted(os.listdir(extracted))]
+    finder = _finders(self.builder_config)[name]
+    root = next(filter(None, map(finder, candidates)), None)
+    if root is None:
+      raise ValueError(
+          f"the {name} archive from {url}, unpacked at {extracted}, holds no "
+          f"{name} layout (looked in it and in its top-level folders); "
+          f"expected layout:\n{_MANUAL_LAYOUT}")
+    return root
 
   def _split_generators(self, dl_manager: tfds.download.DownloadManager):
     config = self.builder_config

@@ -14,7 +14,10 @@ from tests import conftest
 def _fake_download(tmp_path, shared_data, requested):
   """Stands in for DownloadManager.download_and_extract: each URL "extracts"
   to a folder laid out like the real archive, made of real files."""
-  def download_and_extract(self, url):
+  def download_and_extract(self, resource):
+    # Declared a ZIP: the Kermany URL has no extension to guess it from.
+    assert resource.extract_method == tfds.download.ExtractMethod.ZIP
+    url = resource.url
     requested.append(url)
     target = tmp_path / f"extracted{len(requested)}"
     if url == builder_lib.DOWNLOAD_URLS["ieee8023"]:
