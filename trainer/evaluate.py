@@ -6,9 +6,10 @@
 Writes metrics.json, report.md, predictions.csv and PNG figures to
 --output_dir (default model_dir/evaluation/<split>). The operating threshold
 is chosen on --threshold_split (validation), never on the reported split, and
-saved as model_dir/threshold.json for `trainer.predict`. Flags are defined
-only here; library users call `evaluate(...)`. TensorFlow is imported only
-when an evaluation runs, so --help stays fast.
+saved as model_dir/threshold.json for `trainer.predict`, with the sha256 of
+the model file it belongs to. model_dir and --output_dir may be on gs://.
+Flags are defined only here; library users call `evaluate(...)`. TensorFlow
+is imported only when an evaluation runs, so --help stays fast.
 """
 
 import sys

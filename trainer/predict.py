@@ -10,6 +10,8 @@ the training pipeline do. One row per file: path, P(pneumonia), the label
 called at the run's saved threshold (model_dir/threshold.json, written by
 trainer.evaluate; --threshold overrides it), type probabilities for a
 multi-class model, and an error message for a file that cannot be read.
+Files, folders, the CSV and the heat maps may be on gs:// (tf.io.gfile). A
+saved threshold chosen for another model file is refused.
 Flags are defined only here; library users call `predict(...)`.
 """
 
@@ -25,12 +27,13 @@ FLAGS = flags.FLAGS
 def define_flags() -> None:
   flags.DEFINE_string("model_dir", None, "A finished training run.",
                       required=True)
-  flags.DEFINE_string("output_csv", None, "The CSV to write.", required=True)
+  flags.DEFINE_string("output_csv", None, "The CSV to write (a local path or "
+                      "any TensorFlow filesystem, e.g. gs://).", required=True)
   flags.DEFINE_float("threshold", None, "Call pneumonia at P >= this; default "
                      "model_dir/threshold.json (0.5 if there is none).",
                      lower_bound=0.0, upper_bound=1.0)
   flags.DEFINE_string("gradcam_dir", None, "Write a Grad-CAM overlay PNG per "
-                      "scored file here.")
+                      "scored file here (local or e.g. gs://).")
   flags.DEFINE_integer("batch_size", 32, "Images per model call.",
                        lower_bound=1)
 
