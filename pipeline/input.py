@@ -295,11 +295,6 @@ def _augmented_batches(dataset: tf.data.Dataset, config: InputConfig,
   return batches.map(apply, num_parallel_calls=_parallelism(config))
 
 
-def available_cpus() -> int:
-  """CPUs this process may run on (a container's CPU limit included)."""
-  return cpus.available_cpus()
-
-
 def autotune_enabled(config: InputConfig) -> bool:
   """Whether tf.data's autotuner runs: config.autotune "on"/"off", or "auto".
 
@@ -312,14 +307,15 @@ def autotune_enabled(config: InputConfig) -> bool:
   setting (not measured here: the bench machine has 2 CPUs).
   """
   if config.autotune == "auto":
-    return available_cpus() > AUTOTUNE_MAX_CPUS_OFF
+    return cpus.available_cpus() > AUTOTUNE_MAX_CPUS_OFF
   return config.autotune == "on"
 
 
 def _parallelism(config: InputConfig) -> int:
   """AUTOTUNE with the autotuner on; the CPU count without it (which is
   what AUTOTUNE falls back to, made explicit)."""
-  return tf.data.AUTOTUNE if autotune_enabled(config) else available_cpus()
+  return (tf.data.AUTOTUNE if autotune_enabled(config)
+          else cpus.available_cpus())
 
 
 def dataset_options(config: Optional[InputConfig] = None) -> tf.data.Options:
@@ -366,15 +362,17 @@ class _ResampledStreams:
     self.config = config
     self.pipeline_id = pipeline_id
     self.decode = _decode_fn(builder, config)
-    self.encoded = {}
+    # Cached once per class: still encoded, or decoded with config.cache.
+    self.cached = {}
     for c in self.present:
       stream = _read(builder, split, read_context, ("image", config.target),
-                     False, None)
-      self.encoded[c] = stream.filter(
-          lambda example, c=c: tf.equal(example[config.target], c)).cache()
-    if config.cache:
-      self.encoded = {c: stream.map(self.decode).cache()
-                      for c, stream in self.encoded.items()}
+                     False, None).filter(
+                         lambda example, c=c: tf.equal(example[config.target],
+                                                       c))
+      if config.cache:
+        stream = stream.map(self.decode,
+                            num_parallel_calls=_parallelism(config))
+      self.cached[c] = stream.cache()
 
   def epoch(self, epoch: tf.Tensor) -> tf.data.Dataset:
     config, pipeline_id = self.config, self.pipeline_id
@@ -384,7 +382,7 @@ class _ResampledStreams:
       rate = per_class / self.counts[c]
       passes = math.ceil(rate - 1e-9)
       keep = rate / passes
-      stream = _shuffled(self.encoded[c],
+      stream = _shuffled(self.cached[c],
                          min(config.shuffle_buffer, int(self.counts[c])),
                          _epoch_seed(_seed(config, _SHUFFLE, pipeline_id, c),
                                      epoch))

@@ -252,8 +252,7 @@ def _figures(trained: run_dir.TrainedModel, config: input_lib.InputConfig,
         trained.class_names, out("confusion_types"))
   calibration = result["calibration"]
   paths["reliability"] = plots.reliability_diagram(
-      p.label, p.scores, calibration["ece"], calibration["brier"],
-      out("reliability"), n_bins=calibration["n_bins"])
+      p.label, p.scores, calibration, out("reliability"))
   history = run_dir.history(trained.model_dir)
   if history:
     paths["training_curves"] = plots.training_curves(history,

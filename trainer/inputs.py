@@ -92,7 +92,8 @@ def make_inputs(config: config_lib.TrainConfig,
     dataset = input_lib.make_for_train(pipeline_config, input_context=context,
                                        epoch=epoch, steps_per_epoch=steps)
     if weights is not None:
-      dataset = dataset.map(_sample_weight_fn(weights))
+      dataset = dataset.map(_sample_weight_fn(weights),
+                            num_parallel_calls=tf.data.AUTOTUNE)
     return dataset
 
   return Inputs(train=strategy.distribute_datasets_from_function(train_fn),

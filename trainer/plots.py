@@ -139,19 +139,18 @@ def confusion_matrices(matrices: Sequence[tuple[str, Sequence[Sequence[int]]]],
   return _save(fig, path)
 
 
-def reliability_diagram(y_true, scores, ece: float, brier: float, path: str,
-                        n_bins: int = metrics.CALIBRATION_BINS) -> str:
-  """Fraction positive against mean score in `n_bins` equal-width bins, with
-  the bin counts below.
+def reliability_diagram(y_true, scores, calibration: Mapping,
+                        path: str) -> str:
+  """Fraction positive against mean score in equal-width bins, with the bin
+  counts below.
 
   Args:
     y_true: 0/1 labels.
     scores: P(positive) in [0, 1].
-    ece: expected calibration error, for the legend.
-    brier: Brier score, for the legend.
+    calibration: metrics.calibration_summary(y_true, scores) (as written to
+      metrics.json): its ECE and Brier score go in the legend, its bins under
+      the curve, so the figure shows the very bins the ECE was taken over.
     path: where the PNG goes (any trainer.storage path).
-    n_bins: as given to metrics.calibration_summary, so the curve and the
-      counts are the bins the ECE was taken over.
 
   Returns:
     `path`.
@@ -159,13 +158,14 @@ def reliability_diagram(y_true, scores, ece: float, brier: float, path: str,
   fig = _figure(4.8, 5.5)
   top, bottom = fig.subplots(2, 1, height_ratios=(3, 1), sharex=True)
   sk_calibration.CalibrationDisplay.from_predictions(
-      y_true, scores, n_bins=n_bins, strategy="uniform", ax=top,
-      name=f"model (ECE {ece:.3f}, Brier {brier:.3f})", marker="o", lw=2)
+      y_true, scores, n_bins=calibration["n_bins"], strategy="uniform",
+      ax=top, name=(f"model (ECE {calibration['ece']:.3f}, Brier "
+                    f"{calibration['brier']:.3f})"), marker="o", lw=2)
   top.set(xlabel="", ylabel="fraction pneumonia", title="Reliability diagram",
           xlim=(0, 1), ylim=(-0.01, 1.01))
   top.legend(loc="upper left", fontsize=8)
   # The display keeps no counts; the summary's bins are the ones ECE weighs.
-  bins = metrics.calibration_summary(y_true, scores, n_bins=n_bins)["bins"]
+  bins = calibration["bins"]
   bottom.bar([(b["lower"] + b["upper"]) / 2 for b in bins],
              [b["count"] for b in bins],
              width=[b["upper"] - b["lower"] for b in bins],

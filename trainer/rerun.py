@@ -35,6 +35,10 @@ class Decision:
 
 def changed_fields(previous: dict[str, Any],
                    config: config_lib.TrainConfig) -> list[str]:
+  """Fields whose values differ, RESUMABLE_CHANGES aside. A field missing
+  from an older config.json had its default (as read_config reads it)."""
+  defaults = config_lib.TrainConfig(model_dir=config.model_dir).to_dict()
+  previous = {**defaults, **previous}
   current = config.to_dict()
   return sorted(name for name in set(previous) | set(current)
                 if name not in RESUMABLE_CHANGES

@@ -65,7 +65,7 @@ def evaluation_dir(model_dir: str, split: str) -> str:
 
 def clear(model_dir: str) -> list[str]:
   """Removes every artefact of a run (ARTEFACTS); returns what was there."""
-  removed = [name for name in ARTEFACTS if storage.exists(path(model_dir, name))]
+  removed = present(model_dir)
   for name in removed:
     storage.remove(path(model_dir, name))
   return removed

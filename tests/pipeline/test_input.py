@@ -13,6 +13,7 @@ import pneumonia_tfds  # pylint: disable=unused-import  (registers the builder)
 from pipeline import augment
 from pipeline import input as input_lib
 from pipeline import preprocess
+from pneumonia_tfds import cpus
 
 DATASET = "pneumonia_xray/gray_96"
 
@@ -338,13 +339,16 @@ def test_augment_none_and_defaults():
   assert input_lib.InputConfig(augment=None).augment is None
 
 
-@pytest.mark.parametrize("balance,augment", [
-    ("class_weight", True), ("resample", True), ("none", False)])
-def test_epoch_draws_follow_the_epoch_number(make_config, balance, augment):
+@pytest.mark.parametrize("balance,augment,cache", [
+    ("class_weight", True, False), ("resample", True, False),
+    ("none", False, False), ("class_weight", True, True),
+    ("resample", False, True)])
+def test_epoch_draws_follow_the_epoch_number(make_config, balance, augment,
+                                             cache):
   """Epoch k of a fresh pipeline told "k" equals the k-th pass of one that
   counted its own passes: what a restarted training job relies on."""
   overrides = {} if augment else {"augment": None}
-  config = make_config(balance=balance, seed=5, **overrides)
+  config = make_config(balance=balance, seed=5, cache=cache, **overrides)
   counting = input_lib.make_for_train(config)
   passes = [_unbatch(counting) for _ in range(3)]
   assert any(not np.array_equal(a, b)
@@ -375,19 +379,23 @@ def test_steps_per_epoch_gives_fixed_epochs_from_the_epoch_number(
   assert any(not np.array_equal(a, b) for a, b in zip(epoch_1, epoch_2))
 
 
-@pytest.mark.parametrize("cpus,mode,enabled", [
+@pytest.mark.parametrize("cpu_count,mode,enabled", [
     (2, "auto", False), (4, "auto", False), (16, "auto", True),
     (2, "on", True), (16, "off", False)])
-def test_autotune_modes(make_config, monkeypatch, cpus, mode, enabled):
-  monkeypatch.setattr(input_lib, "available_cpus", lambda: cpus)
+def test_autotune_modes(make_config, monkeypatch, cpu_count, mode, enabled):
+  monkeypatch.setattr(cpus, "available_cpus", lambda: cpu_count)
   config = make_config(autotune=mode)
   assert input_lib.autotune_enabled(config) is enabled
   assert input_lib.make_for_eval(config).options().autotune.enabled is enabled
 
 
-def test_available_cpus_follows_the_affinity_mask(monkeypatch):
-  assert input_lib.available_cpus() == len(os.sched_getaffinity(0))
-  # A container limited to 2 of a host's 64 CPUs.
-  monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
-  monkeypatch.setattr(os, "cpu_count", lambda: 64)
-  assert input_lib.available_cpus() == 2
+def test_cache_changes_no_draw(make_config):
+  """With a cache, the same epochs as without (one shard per split here, so
+  the file order cannot differ), on the first pass and on a cached one."""
+  plain = input_lib.make_for_train(make_config(seed=2))
+  cached = input_lib.make_for_train(make_config(seed=2, cache=True))
+  for _ in range(2):
+    for (a, ya), (b, yb) in zip(_unbatch(plain), _unbatch(cached),
+                                strict=True):
+      np.testing.assert_array_equal(a, b)
+      assert ya == yb

@@ -95,3 +95,6 @@ def test_default_augmentation_is_the_pipelines_default():
   assert inputs.input_config(config, 32).augment == augment.AugmentConfig()
   assert inputs.input_config(
       dataclasses.replace(config, augment=False), 32).augment is None
+  # TrainConfig names the pipeline's autotune modes without importing it.
+  from pipeline import input as input_lib  # pylint: disable=g-import-not-at-top
+  assert config_lib.AUTOTUNE_MODES == input_lib.AUTOTUNE_MODES

@@ -95,8 +95,7 @@ def test_confusion_matrices_binary_and_types(tmp_path, drawn):
 
 def test_reliability_diagram(tmp_path, drawn):
   summary = metrics.calibration_summary(Y, S, n_bins=8)
-  _png(plots.reliability_diagram(Y, S, summary["ece"], summary["brier"],
-                                 str(tmp_path / "r.png"), n_bins=8))
+  _png(plots.reliability_diagram(Y, S, summary, str(tmp_path / "r.png")))
   curve_ax, counts_ax = drawn[0].axes
   (model,) = [line for line in curve_ax.get_lines()
               if line.get_label().startswith("model")]
@@ -115,8 +114,8 @@ def test_reliability_diagram(tmp_path, drawn):
 def test_reliability_diagram_with_one_class(tmp_path):
   negatives = np.zeros(20, np.int64)
   summary = metrics.calibration_summary(negatives, S[:20])
-  _png(plots.reliability_diagram(negatives, S[:20], summary["ece"],
-                                 summary["brier"], str(tmp_path / "r.png")))
+  _png(plots.reliability_diagram(negatives, S[:20], summary,
+                                 str(tmp_path / "r.png")))
 
 
 def test_writes_to_any_filesystem():
@@ -125,8 +124,7 @@ def test_writes_to_any_filesystem():
   width, height = _png(path)
   assert width > 200 and height > 200
   summary = metrics.calibration_summary(Y, S)
-  _png(plots.reliability_diagram(Y, S, summary["ece"], summary["brier"],
-                                 "ram://plots_test/r.png"))
+  _png(plots.reliability_diagram(Y, S, summary, "ram://plots_test/r.png"))
   tf.io.gfile.rmtree("ram://plots_test")
 
 

@@ -6,6 +6,7 @@ with other flags, and started over only when asked.
 """
 
 import dataclasses
+import json
 import os
 import pathlib
 
@@ -41,6 +42,18 @@ def test_new_and_unfinished_runs(tmp_path):
   assert rerun.decide(config).action == rerun.RESUME
   assert rerun.decide(dataclasses.replace(config, epochs=2)).action == (
       rerun.RESUME)
+
+
+def test_a_field_an_older_run_did_not_record_is_its_default(tmp_path):
+  config = _config(tmp_path)
+  run_dir.write_config(config, config.model_dir)
+  path = tmp_path / "run" / "config.json"
+  values = json.loads(path.read_text())
+  del values["tf_data_autotune"]  # a config.json written before the field
+  path.write_text(json.dumps(values))
+  assert rerun.decide(config).action == rerun.RESUME
+  with pytest.raises(ValueError, match="tf_data_autotune"):
+    rerun.decide(dataclasses.replace(config, tf_data_autotune="on"))
 
 
 def test_finished_run_same_more_fewer_epochs(tmp_path):
