@@ -58,6 +58,9 @@ INSTALL_REQUIRES = [
     "absl-py>=1.0,<3",
     # Only bench/: Process().memory_info().
     "psutil>=5.0,<8",
+    # Near-duplicate fingerprints (phash, dhash); 4.3 takes a hash_size for
+    # dhash and works with NumPy 2.
+    "imagehash>=4.3,<5",
 ]
 
 EXTRAS_REQUIRE = {
@@ -68,7 +71,10 @@ EXTRAS_REQUIRE = {
     # The tests use only tmp_path, monkeypatch and parametrize.
     # tfds.testing imports dill, which tensorflow-datasets only pulls in
     # through its own test extras; 0.3.6 is the first dill for Python 3.11.
-    "test": ["pytest>=7,<10", "dill>=0.3.6,<0.5"],
+    "test": ["pytest>=7,<10", "dill>=0.3.6,<0.5", "grain>=0.2.18,<0.3"],
+    # Reading ArrayRecord builds without TensorFlow's tf.data (JAX users):
+    # grain's MapDataset over tfds.data_source.
+    "grain": ["grain>=0.2.18,<0.3"],
 }
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ import collections
 import dataclasses
 import hashlib
 import os
-from typing import Iterable, Optional, Sequence
+from typing import Iterable, Mapping, Optional, Sequence
 
 from pneumonia_tfds import labels
 from pneumonia_tfds.sources import records as records_lib
@@ -90,14 +90,16 @@ def _merge_copies(sha256: str,
 
 def merge(records: Iterable[records_lib.SourceRecord],
           source_order: Sequence[str],
-          manual_dir: str) -> list[MergedImage]:
+          manual_dir: Optional[str] = None,
+          digests: Optional[Mapping[str, str]] = None) -> list[MergedImage]:
   """Groups readable records by content, copies in source priority order.
 
-  Returns the merged images sorted by key, so the result does not depend on
-  the order in which files were listed.
+  `digests` maps a record's path to the sha256 of its bytes; a path missing
+  from it is hashed from manual_dir. Returns the merged images sorted by
+  key, so the result does not depend on the order files were listed in.
   """
   priority = {name: i for i, name in enumerate(source_order)}
-  digests = {}
+  digests = dict(digests or {})
   by_digest = collections.defaultdict(list)
   for record in records:
     if not is_readable(record):

@@ -6,6 +6,8 @@ import io
 import json
 from typing import Iterable, Mapping, Sequence
 
+from etils import epath
+
 from pneumonia_tfds import merge
 from pneumonia_tfds.sources import records as records_lib
 
@@ -15,19 +17,21 @@ WRITTEN, DUPLICATE, SKIPPED = "written", "duplicate", "skipped"
 DECODE_FAILED = "undecodable"
 NOT_GENERATED = "not generated (example limit)"
 COLUMNS = ("source", "path", "metadata", "status", "reason", "detail", "key",
-           "duplicate_of", "split", "label", "pneumonia_type", "patient_id",
+           "duplicate_of", "near_duplicate_of", "split", "label", "pneumonia_type", "patient_id",
            "view", "finding_text", "sha256")
 
 
 def rows(records: Sequence[records_lib.SourceRecord],
          images: Sequence[merge.MergedImage], assignment: Mapping[str, str],
          written: Iterable[str],
-         decode_errors: Mapping[str, tuple[str, str]]) -> list[dict[str, str]]:
+         decode_errors: Mapping[str, tuple[str, str]],
+         near_duplicates: Mapping[str, str] = {}) -> list[dict[str, str]]:
   """Accounts for every record: written, duplicate of a key, or skipped.
 
   `decode_errors` maps the key of each image the decoder refused to
   (reason, detail), the reason one of images.UNDECODABLE, TOO_LARGE,
-  TOO_SMALL.
+  TOO_SMALL. `near_duplicates` maps an image key to the text of its
+  `near_duplicate_of` column.
   """
   written = set(written)
   rows_by_record = {}
@@ -46,7 +50,9 @@ def rows(records: Sequence[records_lib.SourceRecord],
       row = dict(
           source=copy.source, path=copy.path or "", metadata=copy.metadata,
           status=status, reason=reason, detail=detail, key=image.key,
-          duplicate_of="", split=assignment.get(image.key, "")
+          duplicate_of="",
+          near_duplicate_of=near_duplicates.get(image.key, ""),
+          split=assignment.get(image.key, "")
           if status == WRITTEN else "",
           label=finding.label if finding else "",
           pneumonia_type=finding.pneumonia_type if finding else "",
@@ -54,6 +60,7 @@ def rows(records: Sequence[records_lib.SourceRecord],
           finding_text=copy.finding_text, sha256=image.sha256)
       if index and status == WRITTEN:
         row.update(status=DUPLICATE, key="", duplicate_of=image.key,
+                   near_duplicate_of="",
                    reason="same file, another metadata row"
                    if copy.path == image.canonical.path else "same bytes")
       rows_by_record[id(copy)] = row
@@ -71,8 +78,10 @@ def rows(records: Sequence[records_lib.SourceRecord],
   return result
 
 
-def summary(report_rows: Sequence[Mapping[str, str]]) -> dict:
-  """Counts per split/label/type/source of what was written, and of skips."""
+def summary(report_rows: Sequence[Mapping[str, str]],
+            near_duplicate_pairs: Iterable[tuple[str, str]] = ()) -> dict:
+  """Counts per split/label/type/source of what was written, of skips, and
+  of near-duplicate pairs per pair of sources (keys "<source>/...")."""
   written = [r for r in report_rows if r["status"] == WRITTEN]
   count = lambda keys: dict(sorted(collections.Counter(
       "/".join(r[k] for k in keys) for r in written).items()))
@@ -89,6 +98,9 @@ def summary(report_rows: Sequence[Mapping[str, str]]) -> dict:
       "duplicates_per_source": dict(sorted(collections.Counter(
           f"{r['source']} -> {r['duplicate_of'].split('/')[0]}"
           for r in report_rows if r["status"] == DUPLICATE).items())),
+      "near_duplicate_pairs_per_sources": dict(sorted(collections.Counter(
+          " ~ ".join(sorted(key.split("/")[0] for key in pair))
+          for pair in near_duplicate_pairs).items())),
   }
 
 
@@ -111,7 +123,22 @@ def format_table(summary_dict: dict) -> str:
                      ("split/type", "per_split_type"),
                      ("split/source", "per_split_source"),
                      ("skipped", "skipped_per_reason"),
-                     ("duplicates", "duplicates_per_source")):
+                     ("duplicates", "duplicates_per_source"),
+                     ("near-duplicate pairs",
+                      "near_duplicate_pairs_per_sources")):
     lines.append(f"  {title}:")
-    lines.extend(f"    {name:<40} {n:>6}" for name, n in summary_dict[key].items())
+    lines.extend(f"    {name:<40} {n:>6}"
+                 for name, n in summary_dict.get(key, {}).items())
   return "\n".join(lines)
+
+
+def write(report_rows: Sequence[Mapping[str, str]], summary_dict: dict,
+          folder: str) -> None:
+  """Writes the report and its summary into folder (local or a bucket)."""
+  folder = epath.Path(folder)
+  (folder / REPORT_CSV).write_text(to_csv(report_rows))
+  (folder / SUMMARY_JSON).write_text(to_json(summary_dict))
+
+
+def read_summary(folder: str) -> dict:
+  return json.loads((epath.Path(folder) / SUMMARY_JSON).read_text())

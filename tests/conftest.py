@@ -7,6 +7,7 @@ data, since these tests exist to check behaviour on the real files.
 import os
 import pathlib
 import shutil
+import sys
 
 import pytest
 
@@ -70,6 +71,28 @@ def make_tiny_manual_dir(target: pathlib.Path) -> pathlib.Path:
 @pytest.fixture(scope="session")
 def tiny_manual_dir(tmp_path_factory) -> pathlib.Path:
   return make_tiny_manual_dir(tmp_path_factory.mktemp("tiny_manual"))
+
+
+def tfds_command(*arguments: str) -> list[str]:
+  """The `tfds` command line with this interpreter's `tfds`."""
+  script = pathlib.Path(sys.executable).with_name("tfds")
+  launcher = [os.fspath(script)] if script.is_file() else [
+      sys.executable, "-c",
+      "import sys; from tensorflow_datasets.scripts.cli.main import "
+      "launch_cli; sys.argv[0] = 'tfds'; sys.exit(launch_cli())"]
+  return launcher + list(arguments)
+
+
+def offline_environment() -> dict[str, str]:
+  """os.environ for a subprocess that must not reach the internet.
+
+  Beam's DirectRunner first tries to download its Prism runner; an
+  unreachable proxy makes that fail at once (it then runs the pipeline
+  itself). Local gRPC traffic between Beam's workers stays direct.
+  """
+  return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2",
+              http_proxy="http://127.0.0.1:9", https_proxy="http://127.0.0.1:9",
+              no_proxy="localhost,127.0.0.1")
 
 
 def build(manual_dir: pathlib.Path, data_dir: pathlib.Path,

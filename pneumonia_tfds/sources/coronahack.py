@@ -14,6 +14,8 @@ IMAGE_FOLDER = "Coronahack-Chest-XRay-Dataset"
 LABEL_COLUMNS = ("Label", "Label_1_Virus_category", "Label_2_Virus_category")
 REQUIRED_COLUMNS = ("X_ray_image_name", "Dataset_type") + LABEL_COLUMNS
 SPLITS = {"TRAIN": "train", "TEST": "test"}
+LAYOUT = (f"{METADATA} and {IMAGE_FOLDER}/[{IMAGE_FOLDER}/]{{train,test}}/"
+          "<image>")
 
 
 def find_root(manual_dir: str) -> Optional[str]:

@@ -13,6 +13,7 @@ IMAGE_FOLDER = "images"
 REQUIRED_COLUMNS = ("patientid", "finding", "view", "modality", "folder",
                     "filename")
 X_RAY = "X-ray"
+LAYOUT = "metadata.csv and images/<image>"
 
 
 def find_root(manual_dir: str) -> Optional[str]:

@@ -10,6 +10,7 @@ from pneumonia_tfds.sources import records
 NAME = "kermany"
 DEFAULT_FOLDER = "chest_xray"
 SPLIT_FOLDERS = {"train": "train", "val": "validation", "test": "test"}
+LAYOUT = "{train,val,test}/{NORMAL,PNEUMONIA}/<image>"
 VIEW = "AP"  # Pediatric anterior-posterior films, per Kermany et al. 2018.
 
 _NORMAL_STEM = re.compile(r"^((?:NORMAL2-)?IM-\d+)-")

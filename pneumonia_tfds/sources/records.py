@@ -21,12 +21,16 @@ NOT_A_FILE = "not a regular file"
 HIDDEN_FILE = "hidden file"
 NON_UTF8_NAME = "file name not UTF-8"
 UNKNOWN_SPLIT = "unknown source split"
+OUTSIDE_LAYOUT = "not in the source's layout"
+ARCHIVE_ARTEFACT = "archive artefact"
+# Folders that archivers add: macOS resource forks.
+ARTEFACT_FOLDERS = frozenset({"__MACOSX"})
 
 CONTENT_REASONS = frozenset({EXCLUDED_MODALITY, EXCLUDED_VIEW})
 # Records with these reasons have no bytes to read.
 UNREADABLE_REASONS = frozenset(
     {MISSING_FILE, UNSAFE_PATH, NOT_A_FILE, HIDDEN_FILE, NON_UTF8_NAME,
-     EXCLUDED_FOLDER, UNKNOWN_SPLIT})
+     EXCLUDED_FOLDER, UNKNOWN_SPLIT, OUTSIDE_LAYOUT, ARCHIVE_ARTEFACT})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -146,3 +150,56 @@ def read_metadata(csv_path: str, required: Sequence[str]) -> pd.DataFrame:
 def row_reference(csv_path: str, manual_dir: str, index: int) -> str:
   """Names a CSV data row; rows, not lines, since quoted fields hold newlines."""
   return f"{relative(csv_path, manual_dir)}#{index + 1}"
+
+
+def _unclaimed_reason(parts: Sequence[str], root_name: str) -> str:
+  """Why a file no reader claimed is left out, from its path under the root."""
+  # The Kaggle Kermany archive nests a second copy of its folder in itself.
+  if ARTEFACT_FOLDERS & set(parts[:-1]) or (len(parts) > 1 and
+                                            parts[0] == root_name):
+    return ARCHIVE_ARTEFACT
+  if parts[-1].startswith("."):
+    return HIDDEN_FILE
+  if printable(parts[-1]) != parts[-1]:
+    return NON_UTF8_NAME
+  return OUTSIDE_LAYOUT
+
+
+def unclaimed_files(source: str, walk_root: str, source_root: str,
+                    manual_dir: str, claimed: set[str], layout: str,
+                    other_roots: Sequence[str] = ()) -> Iterator[SourceRecord]:
+  """A record for every entry under walk_root that no reader row names.
+
+  `claimed` holds the paths (relative to manual_dir) the reader already
+  accounted for, its metadata CSVs included. Folders of other sources
+  (`other_roots`) are left to their own reader. A hidden folder or a link to
+  a folder is one record, not walked into.
+  """
+  skip = {os.path.realpath(root) for root in other_roots}
+  root_name = os.path.basename(os.path.normpath(source_root))
+
+  def record(path, reason, detail):
+    return SourceRecord(source=source, path=relative(path, manual_dir),
+                        key_path=relative(path, source_root),
+                        skip_reason=reason, skip_detail=detail)
+
+  for folder, folders, files in os.walk(walk_root):
+    kept = []
+    for name in sorted(folders):
+      path = os.path.join(folder, name)
+      if os.path.realpath(path) in skip and not os.path.islink(path):
+        continue
+      if os.path.islink(path):
+        yield record(path, NOT_A_FILE, "link to a folder, not followed")
+      elif name.startswith("."):
+        yield record(path, HIDDEN_FILE, "hidden folder, not read")
+      else:
+        kept.append(name)
+    folders[:] = kept
+    for name in sorted(files):
+      path = os.path.join(folder, name)
+      if relative(path, manual_dir) in claimed:
+        continue
+      parts = relative(path, source_root).split("/")
+      reason = _unclaimed_reason(parts, root_name)
+      yield record(path, reason, f"{'/'.join(parts)}: expected {layout}")

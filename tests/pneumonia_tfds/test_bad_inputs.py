@@ -299,8 +299,8 @@ def test_sources_with_only_bad_files_are_an_error(tmp_path, shared_data):
   (folder / "IM-0001-0001.jpeg").write_bytes(b"")
   (folder / "IM-0002-0001.jpeg").write_bytes(b"<html>404</html>")
   _assert_build_fails(manual_dir, tmp_path / "data",
-                      "images could be decoded",
-                      "kermany/train/NORMAL/IM-0001-0001.jpeg: undecodable")
+                      "no usable image",
+                      "chest_xray/train/NORMAL/IM-0001-0001.jpeg: undecodable")
 
 
 def test_ieee8023_folder_without_metadata_names_what_is_missing(tmp_path,

@@ -12,6 +12,7 @@ import json
 import os
 import pathlib
 import re
+import subprocess
 
 import numpy as np
 import pandas as pd
@@ -69,8 +70,22 @@ def _to_text(value):
 
 
 def _build(shared_data, tmp_path_factory, config):
-  data_dir = tmp_path_factory.mktemp(f"build_{config}")
-  builder = conftest.build(shared_data, data_dir, config)
+  name = config if isinstance(config, str) else config.name
+  data_dir = tmp_path_factory.mktemp(f"build_{name}")
+  if isinstance(config, str):
+    builder = conftest.build(shared_data, data_dir, config)
+  else:
+    import tensorflow_datasets as tfds
+    from pneumonia_tfds.datasets.pneumonia_xray import (
+        pneumonia_xray_dataset_builder as builder_lib)
+
+    builder = builder_lib.Builder(config=config, data_dir=os.fspath(data_dir))
+    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+        manual_dir=os.fspath(shared_data)))
+  return _build_result(builder, data_dir)
+
+
+def _build_result(builder, data_dir):
   directory = pathlib.Path(builder.data_dir)
   assert directory.is_relative_to(data_dir)
   report_text = (directory / report.REPORT_CSV).read_text()
@@ -99,6 +114,36 @@ def gray_204_lateral(shared_data, tmp_path_factory):
 @pytest.fixture(scope="session")
 def gray_204_source_splits(shared_data, tmp_path_factory):
   return _build(shared_data, tmp_path_factory, "gray_204_source_splits")
+
+
+@pytest.fixture(scope="session")
+def gray_204_without_coronahack(shared_data, tmp_path_factory):
+  from pneumonia_tfds import PneumoniaXrayConfig
+
+  config = PneumoniaXrayConfig(name="gray_204_no_coronahack",
+                               sources=("kermany", "ieee8023"))
+  return _build(shared_data, tmp_path_factory, config)
+
+
+@pytest.fixture(scope="session")
+def gray_204_beam(shared_data, tmp_path_factory):
+  """gray_204 built by `tfds build` through Beam's DirectRunner, 2 processes."""
+  import tensorflow_datasets as tfds
+
+  data_dir = tmp_path_factory.mktemp("build_gray_204_beam")
+  command = conftest.tfds_command(
+      "build", "pneumonia_xray", "--imports", "pneumonia_tfds", "--config",
+      "gray_204", "--manual_dir", os.fspath(shared_data), "--data_dir",
+      os.fspath(data_dir), "--beam_pipeline_options=runner=DirectRunner,"
+      "direct_num_workers=2,direct_running_mode=multi_processing")
+  result = subprocess.run(command, cwd=conftest.REPO, capture_output=True,
+                          text=True, env=conftest.offline_environment(),
+                          timeout=600, check=False)
+  assert result.returncode == 0, result.stderr[-5000:]
+  # Beam ran it, in worker processes of its own (multi_processing mode).
+  assert "Python sdk harness exiting" in result.stderr
+  builder = tfds.builder("pneumonia_xray/gray_204", data_dir=os.fspath(data_dir))
+  return _build_result(builder, data_dir)
 
 
 @pytest.fixture(scope="module")
@@ -153,15 +198,23 @@ def test_report_finds_the_coronahack_copies(gray_204):
 
 def test_every_source_file_is_one_report_path(gray_204, shared_data):
   on_disk = collections.Counter()
-  for folder in SOURCE_FOLDERS:
+  for folder in ("chest_xray", "covid-chestxray-dataset", "coronahack"):
     for directory, _, names in os.walk(shared_data / folder):
       for name in names:
         on_disk[(pathlib.Path(directory) / name).relative_to(
             shared_data).as_posix()] += 1
-  assert sum(on_disk.values()) == 286 + 146 + 284
+  # The metadata CSVs are accounted for by one row per data row instead.
+  for csv_path in (IEEE8023_CSV, CORONAHACK_CSV):
+    del on_disk[csv_path]
+  assert sum(on_disk.values()) == 286 + 146 + 284 + 1
   paths = collections.Counter(row["path"] for row in gray_204.report_rows
                               if row["path"])
   assert paths == on_disk
+  # CoronaHack's second CSV is outside its layout, and says so.
+  [summary_row] = [row for row in gray_204.report_rows if row["path"] ==
+                   "coronahack/Chest_xray_Corona_dataset_Summary.csv"]
+  assert summary_row["status"] == report.SKIPPED
+  assert summary_row["reason"] == "not in the source's layout"
 
 
 def test_every_metadata_row_is_one_report_reference(gray_204, shared_data):
@@ -206,10 +259,15 @@ def test_no_patient_key_in_two_splits(gray_204):
   assert all(len(found) == 1 for found in split_of_image.values())
 
 
+SOURCE_RANK = {"kermany": 0, "ieee8023": 1, "coronahack": 2}
+
+
 def _report_patient_groups(build):
-  """Example key -> smallest patient key connected to it, computed from the
-  report alone: every copy's patient key counts (a CoronaHack copy names its
-  own key for an ieee8023 image), and keys sharing an image are one group."""
+  """Example key -> its group's anchor, computed from the report alone: every
+  copy's patient key counts (a CoronaHack copy names its own key for an
+  ieee8023 image), keys sharing an image or a near-duplicate pair are one
+  group, and the anchor is the key of the highest-priority source, then the
+  smallest."""
   parent = {}
 
   def find(node):
@@ -217,21 +275,23 @@ def _report_patient_groups(build):
       node = parent[node]
     return node
 
-  first_patient = {}
+  def union(a, b):
+    parent[find(a)] = find(b)
+
   for key, rows in _image_rows(build).items():
-    patient_ids = sorted({row["patient_id"] for row in rows
-                          if row["patient_id"]})
-    assert patient_ids, key
-    find(patient_ids[0])
-    for other in patient_ids[1:]:
-      parent[find(other)] = find(patient_ids[0])
-    first_patient[key] = patient_ids[0]
-  smallest = {}
-  for patient_id in list(parent):
-    root = find(patient_id)
-    smallest[root] = min(smallest.get(root, patient_id), patient_id)
-  return {key: smallest[find(patient_id)]
-          for key, patient_id in first_patient.items()}
+    find(key)
+    for row in rows:
+      if row["patient_id"]:
+        union(row["patient_id"], key)
+      for near in filter(None, row["near_duplicate_of"].split("; ")):
+        union(near.split(" (")[0], key)
+  members = collections.defaultdict(list)
+  for node in list(parent):
+    if ":" in node:
+      members[find(node)].append(node)
+  anchor = {root: min(nodes, key=lambda n: (SOURCE_RANK[n.split(":")[0]], n))
+            for root, nodes in members.items()}
+  return {key: anchor[find(key)] for key in _image_rows(build)}
 
 
 def test_patient_groups_through_copies_stay_in_one_split(gray_204):
@@ -257,10 +317,13 @@ def test_patient_group_feature_is_the_connected_patient_keys(gray_204):
       split_of_group[example["patient_group"]].add(split)
   assert all(len(found) == 1 for found in split_of_group.values())
   # Real links exist, so the check above is not about singletons only: the
-  # ieee8023 images CoronaHack copied join its per-file keys to ieee8023's.
-  assert any(group != patient for group, patient in (
-      (example["patient_group"], example["patient_id"])
-      for examples in gray_204.examples.values() for example in examples))
+  # ieee8023 images CoronaHack copied join its per-file keys to ieee8023's,
+  # whose key stays the anchor.
+  linked = [rows for rows in _image_rows(gray_204).values()
+            if len({row["patient_id"] for row in rows}) > 1]
+  assert linked
+  assert all(expected[rows[0]["key"]].startswith("ieee8023:")
+             for rows in linked if rows[0]["source"] == "ieee8023")
 
 
 def test_no_computed_tomography_and_no_lateral_example(gray_204,
@@ -412,3 +475,73 @@ def test_source_splits_config_mixes_splits_only_where_kermany_does(
                    for split, name in found if split != "test"}
     assert all(name.startswith("chest_xray/") for _, name in found), found
     assert test_types and other_types and not test_types & other_types, found
+
+
+# The same build through Beam, and splits that stay put.
+
+
+def _by_sha256(build):
+  return {example["sha256"]: (split, example)
+          for split, examples in build.examples.items() for example in examples}
+
+
+def test_beam_build_equals_the_default_build(gray_204, gray_204_beam):
+  assert gray_204_beam.report_text == gray_204.report_text
+  assert gray_204_beam.summary == gray_204.summary
+  local, beam = _by_sha256(gray_204), _by_sha256(gray_204_beam)
+  assert len(local) == DISTINCT_IMAGES - 20  # Less the excluded views.
+  assert beam.keys() == local.keys()
+  for sha256, (split, example) in local.items():
+    beam_split, beam_example = beam[sha256]
+    assert beam_split == split, example["file_name"]
+    # Every feature, the stored image bytes included.
+    assert beam_example.keys() == example.keys()
+    for name, value in example.items():
+      assert np.array_equal(beam_example[name], value), (name, sha256)
+
+
+def test_an_unknown_beam_runner_fails_with_beams_error(tmp_path):
+  dummy = conftest.REPO / "pneumonia_tfds/datasets/pneumonia_xray/dummy_data"
+  command = conftest.tfds_command(
+      "build", "pneumonia_xray", "--imports", "pneumonia_tfds", "--config",
+      "gray_96", "--manual_dir", os.fspath(dummy), "--data_dir",
+      os.fspath(tmp_path), "--beam_pipeline_options=runner=NoSuchRunner")
+  result = subprocess.run(command, cwd=conftest.REPO, capture_output=True,
+                          text=True, env=conftest.offline_environment(),
+                          timeout=300, check=False)
+  assert result.returncode != 0
+  assert "Unexpected pipeline runner: NoSuchRunner" in result.stderr
+  assert not list(tmp_path.rglob("dataset_info.json"))
+
+
+def _assert_common_images_keep_their_split(one, other):
+  first, second = _by_sha256(one), _by_sha256(other)
+  common = first.keys() & second.keys()
+  assert common
+  moved = {first[sha][1]["file_name"]: (first[sha][0], second[sha][0])
+           for sha in common if first[sha][0] != second[sha][0]}
+  assert not moved
+  return common
+
+
+def test_adding_coronahack_moves_no_common_image(gray_204,
+                                                 gray_204_without_coronahack):
+  common = _assert_common_images_keep_their_split(
+      gray_204_without_coronahack, gray_204)
+  # CoronaHack brings copies only, so every image is common.
+  assert len(common) == len(_by_sha256(gray_204))
+  assert gray_204_without_coronahack.summary["per_split"] == (
+      gray_204.summary["per_split"])
+
+
+def test_adding_lateral_views_moves_no_common_image(gray_204,
+                                                    gray_204_lateral):
+  common = _assert_common_images_keep_their_split(gray_204, gray_204_lateral)
+  assert len(_by_sha256(gray_204_lateral)) == len(common) + LATERAL_IMAGES
+
+
+def test_split_ratios_hold_roughly_on_the_real_build(gray_204):
+  counts = gray_204.summary["per_split"]
+  total = sum(counts.values())
+  for split, ratio in zip(("train", "validation", "test"), (0.7, 0.15, 0.15)):
+    assert abs(counts[split] / total - ratio) < 0.06, counts

@@ -35,14 +35,10 @@ def _make_manual_dir(target: pathlib.Path, shared_data: pathlib.Path):
 
 def _tfds_build(manual_dir, data_dir) -> list[str]:
   """The `tfds build` command line, with this interpreter's `tfds`."""
-  script = pathlib.Path(sys.executable).with_name("tfds")
-  launcher = [os.fspath(script)] if script.is_file() else [
-      sys.executable, "-c",
-      "import sys; from tensorflow_datasets.scripts.cli.main import "
-      "launch_cli; sys.argv[0] = 'tfds'; sys.exit(launch_cli())"]
-  return launcher + ["build", "pneumonia_xray", "--imports", "pneumonia_tfds",
-                     "--config", CONFIG, "--manual_dir", os.fspath(manual_dir),
-                     "--data_dir", os.fspath(data_dir)]
+  return conftest.tfds_command(
+      "build", "pneumonia_xray", "--imports", "pneumonia_tfds", "--config",
+      CONFIG, "--manual_dir", os.fspath(manual_dir), "--data_dir",
+      os.fspath(data_dir))
 
 
 def _environment():
@@ -62,10 +58,11 @@ def _alive(processes) -> list:
   return alive
 
 
-def _kill_midway(command, config_dir, log_path):
+def _kill_midway(command, config_dir, log_path, moment):
   """Runs `command`; SIGKILLs it (the build process only, as the kernel's
-  out-of-memory killer would) once the temporary build folder holds records
-  and decode workers are at work on the next split.
+  out-of-memory killer would) while its decode workers are at work
+  (moment "decoding") or once the temporary build folder holds records
+  (moment "writing").
 
   Returns the record files present at the kill.
   """
@@ -85,14 +82,13 @@ def _kill_midway(command, config_dir, log_path):
       if time.monotonic() > deadline:
         pytest.fail(f"no records after {TIMEOUT_SECONDS} s:\n"
                     f"{log_path.read_text()}")
-      # Midway: one split's records written, and decode workers busy with
-      # the next split.
       partial = _partial_records(config_dir)
       children = []
-      if partial:
-        with contextlib.suppress(psutil.NoSuchProcess):  # Just ended.
-          children = build.children(recursive=True)
-      if _alive(children):
+      with contextlib.suppress(psutil.NoSuchProcess):  # Just ended.
+        children = build.children(recursive=True)
+      if moment == "decoding" and _alive(children):
+        break
+      if moment == "writing" and partial:
         break
       time.sleep(POLL_SECONDS)
     os.kill(process.pid, signal.SIGKILL)
@@ -133,7 +129,9 @@ def _examples(builder) -> dict[str, list]:
       for split in builder.info.splits}
 
 
-def test_killed_build_is_invisible_and_a_rerun_completes(tmp_path, shared_data):
+@pytest.mark.parametrize("moment", ["decoding", "writing"])
+def test_killed_build_is_invisible_and_a_rerun_completes(tmp_path, shared_data,
+                                                         moment):
   import tensorflow_datasets as tfds  # Deferred: heavy.
 
   manual_dir = _make_manual_dir(tmp_path / "manual", shared_data)
@@ -141,10 +139,12 @@ def test_killed_build_is_invisible_and_a_rerun_completes(tmp_path, shared_data):
   config_dir = data_dir / "pneumonia_xray" / CONFIG
   command = _tfds_build(manual_dir, data_dir)
 
-  partial = _kill_midway(command, config_dir, tmp_path / "killed.log")
-  # Midway: some split's records were written, the dataset was not finished.
-  (incomplete_dir,) = {path.parent for path in partial}
-  assert not (incomplete_dir / "dataset_info.json").exists()
+  partial = _kill_midway(command, config_dir, tmp_path / "killed.log", moment)
+  if moment == "writing":
+    # Midway: some split's records were written, the dataset was not
+    # finished.
+    (incomplete_dir,) = {path.parent for path in partial}
+    assert not (incomplete_dir / "dataset_info.json").exists()
   assert not any(config_dir.glob("[0-9]*"))  # No version folder.
 
   builder = tfds.builder(f"pneumonia_xray/{CONFIG}",
@@ -187,18 +187,17 @@ def test_a_dead_decode_worker_fails_the_build_instead_of_hanging(tmp_path):
   # Run apart, so that a regression fails on the timeout, not hangs pytest.
   script = tmp_path / "dead_worker.py"
   script.write_text(textwrap.dedent("""\
-      import os, types
-      from pneumonia_tfds.datasets.pneumonia_xray import (
-          pneumonia_xray_dataset_builder as builder_lib)
+      import os
+      from pneumonia_tfds import local_build
 
       def decode(task):
         if task == 5:
           os._exit(1)  # As a decoder crash or the out-of-memory killer would.
         return task
 
-      fake = types.SimpleNamespace(_num_workers=2, _executor=None)
       try:
-        list(builder_lib.Builder._map(fake, decode, list(range(40))))
+        with local_build.Pool(2) as pool:
+          list(pool.map(decode, list(range(40))))
       except RuntimeError as e:
         print("raised:", e)
       """))

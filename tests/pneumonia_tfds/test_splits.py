@@ -71,8 +71,10 @@ def test_patient_groups_union_through_shared_images():
   expected = {"ieee8023/a.jpeg": "p1", "ieee8023/b.jpeg": "p1",
               "ieee8023/c.jpeg": "p1", "ieee8023/d.jpeg": "p1",
               "ieee8023/e.jpeg": "p5",
-              # An image without patient keys is its own group.
-              "ieee8023/f.jpeg": "image:ieee8023/f.jpeg"}
+              # An image without patient keys is its own group, named by
+              # its content.
+              "ieee8023/f.jpeg":
+                  "image:" + hashlib.sha256(b"f.jpeg").hexdigest()}
   assert splits.patient_groups(images) == expected
   for seed in range(4):
     shuffled = list(images)
@@ -147,15 +149,24 @@ def test_a_different_seed_changes_the_assignment():
 
 def test_ratios_are_roughly_respected():
   images = _population(400)
+  groups = splits.patient_groups(images)
   for ratios in (RATIOS, (0.5, 0.2, 0.3), (0.8, 0.0, 0.2)):
     assignment = splits.assign(images, splits.PATIENT_MODE, ratios, seed=0)
     counts = collections.Counter(assignment.values())
+    group_split = {groups[key]: split for key, split in assignment.items()}
+    group_counts = collections.Counter(group_split.values())
     for name, ratio in zip(splits.SPLITS, ratios):
-      assert abs(counts[name] / len(images) - ratio / sum(ratios)) < 0.04, (
-          ratios, counts)
+      share = ratio / sum(ratios)
+      # Groups are drawn one by one (3 sigma for ~370 groups is 0.07);
+      # images follow their groups, which hold 1-5 images.
+      assert abs(group_counts[name] / len(group_split) - share) < 0.07, (
+          ratios, group_counts)
+      assert abs(counts[name] / len(images) - share) < 0.08, (ratios, counts)
+      if not ratio:
+        assert not counts[name]
 
 
-def test_every_stratum_with_enough_groups_is_in_every_split():
+def test_every_type_with_enough_groups_is_in_every_split():
   images = _population(300)  # 60 patient groups per type.
   assignment = splits.assign(images, splits.PATIENT_MODE, RATIOS, seed=0)
   per_type = collections.defaultdict(collections.Counter)
@@ -166,8 +177,10 @@ def test_every_stratum_with_enough_groups_is_in_every_split():
     total = sum(counts.values())
     for name, ratio in zip(splits.SPLITS, RATIOS):
       assert counts[name] > 0, (pneumonia_type, counts)
-      # Stratification keeps each type near the ratios, not just the total.
-      assert abs(counts[name] / total - ratio) < 0.1, (pneumonia_type, counts)
+      # Not stratified (a group's split must not depend on other groups),
+      # so each type is near the ratios by chance only: 3 sigma for 60
+      # groups of 1-4 images.
+      assert abs(counts[name] / total - ratio) < 0.2, (pneumonia_type, counts)
 
 
 def test_skipped_images_get_no_split():
@@ -224,8 +237,9 @@ def test_source_mode_keeps_source_test_and_carves_validation_from_train():
   carved = [image for image in images if image.source_split == "train" and
             assignment[image.key] == "validation"]
   source_train = [image for image in images if image.source_split == "train"]
-  # Validation is carved by ratio 0.15 / (0.7 + 0.15) of the source train.
-  assert abs(len(carved) / len(source_train) - 0.15 / 0.85) < 0.06
+  # Validation is carved by ratio 0.15 / (0.7 + 0.15) of the source train
+  # groups (~90 here), so of its images only roughly.
+  assert abs(len(carved) / len(source_train) - 0.15 / 0.85) < 0.1
   # ...and by patient: no patient key on both sides of the cut.
   per_patient = _splits_per_patient(
       [image for image in images if image.source_split != "test"], assignment)
@@ -312,3 +326,43 @@ def test_source_mode_carves_validation_by_whole_patient_group():
   assert {"train", "validation"} <= set().union(*splits_of_group.values())
   assert not {group: found for group, found in splits_of_group.items()
               if len(found) > 1}
+
+
+# Stability: a group's split is a function of its anchor, seed and ratios.
+
+
+def test_adding_other_groups_moves_no_group():
+  small = _population(60)
+  large = small + [_image(f"new{i}.jpeg", [f"q{i:04d}"]) for i in range(300)]
+  for mode in splits.SPLIT_MODES:
+    before = splits.assign(small, mode, RATIOS, seed=0)
+    after = splits.assign(large, mode, RATIOS, seed=0)
+    assert {key: after[key] for key in before} == before
+
+
+def test_a_copy_from_a_lower_priority_source_keeps_the_anchor():
+  order = ("kermany", "ieee8023", "coronahack")
+  images = [_image("a.jpeg", ["ieee8023:7"]), _image("b.jpeg", ["ieee8023:7"])]
+  # CoronaHack names its copy of b by its own per-file key, which sorts
+  # before ieee8023's by name.
+  joined = images[:1] + [_image("b.jpeg", ["ieee8023:7", "coronahack:aaa"])]
+  alone = splits.patient_groups(images, source_order=order)
+  together = splits.patient_groups(joined, source_order=order)
+  assert set(alone.values()) == set(together.values()) == {"ieee8023:7"}
+  for seed in range(20):
+    assert (splits.assign(images, splits.PATIENT_MODE, RATIOS, seed,
+                          source_order=order) ==
+            splits.assign(joined, splits.PATIENT_MODE, RATIOS, seed,
+                          source_order=order))
+
+
+def test_near_duplicate_links_join_groups():
+  images = [_image(f"x{i}.jpeg", [f"p{i}"]) for i in range(40)]
+  links = [("ieee8023/x0.jpeg", f"ieee8023/x{i}.jpeg") for i in range(1, 40)]
+  groups = splits.patient_groups(images, links)
+  assert set(groups.values()) == {"p0"}
+  assert len(set(splits.assign(images, splits.PATIENT_MODE, RATIOS, 0,
+                               links).values())) == 1
+  # Links to images outside the set are ignored, not an error.
+  assert splits.patient_groups(images, [("ieee8023/x0.jpeg", "nowhere")]) == {
+      image.key: image.patient_ids[0] for image in images}

@@ -1,27 +1,25 @@
 """pneumonia_xray: Kermany, CoronaHack and ieee8023 chest X-rays, merged."""
 
-from concurrent import futures
-from concurrent.futures import process
 import dataclasses
-import multiprocessing
 import os
-import threading
-import time
-from typing import Iterator, Optional
+from typing import Optional
 
 from absl import logging
-from etils import epath
 import tensorflow_datasets as tfds
 
+from pneumonia_tfds import beam_build
 from pneumonia_tfds import cpus
 from pneumonia_tfds import images as images_lib
 from pneumonia_tfds import labels
-from pneumonia_tfds import merge
+from pneumonia_tfds import local_build
+from pneumonia_tfds import per_file
+from pneumonia_tfds import plan as plan_lib
 from pneumonia_tfds import report
 from pneumonia_tfds import splits
 from pneumonia_tfds.sources import coronahack
 from pneumonia_tfds.sources import ieee8023
 from pneumonia_tfds.sources import kermany
+from pneumonia_tfds.sources import records as records_lib
 
 # Priority order: the first source holding an image names its example.
 SOURCE_NAMES = (kermany.NAME, ieee8023.NAME, coronahack.NAME)
@@ -155,45 +153,29 @@ def download_unavailable_reason(config: PneumoniaXrayConfig,
   return None
 
 
+@dataclasses.dataclass(frozen=True)
+class _BuildOptions:
+  """How this build runs (from TFDS's download config), not what it makes."""
+  beam: bool = False
+  max_examples_per_split: Optional[int] = None
+
+
 def _config(name: str, description: str, **kwargs) -> PneumoniaXrayConfig:
   return PneumoniaXrayConfig(name=name, description=description, **kwargs)
-
-
-def _encode_file(task: tuple) -> tuple[str, Optional[bytes], tuple[str, str]]:
-  """Worker: (key, path, size, channels, fit, encoding) ->
-  (key, bytes, ("", "")) or (key, None, (reason, detail))."""
-  key, path, size, channels, fit, encoding = task
-  try:
-    with open(path, "rb") as f:
-      data = f.read()
-    encoded = images_lib.process(data, size, channels, fit, encoding)
-    return key, encoded, ("", "")
-  except images_lib.ImageError as e:
-    return key, None, (e.reason, f"{os.path.basename(path)}: {e}")
-  except OSError as e:
-    return key, None, (images_lib.UNDECODABLE,
-                       f"{os.path.basename(path)}: {e}")
-
-
-def _exit_with_parent(parent_pid: int) -> None:
-  """Decode worker initializer: ends the worker once the build is gone.
-
-  A build killed with SIGKILL cannot stop its executor's workers, which would
-  otherwise wait for work forever.
-  """
-  def watch():
-    while os.getppid() == parent_pid:
-      time.sleep(0.5)
-    os._exit(1)
-
-  threading.Thread(target=watch, daemon=True).start()
 
 
 class Builder(tfds.core.GeneratorBasedBuilder):
   """DatasetBuilder for pneumonia_xray."""
 
-  VERSION = tfds.core.Version("1.0.0")
-  RELEASE_NOTES = {"1.0.0": "Initial release."}
+  VERSION = tfds.core.Version("2.0.0")
+  RELEASE_NOTES = {
+      "1.0.0": "Initial release.",
+      "2.0.0": ("Splits change: a patient group's split is a seeded hash of "
+                "its anchor key, stable when sources, files or views are "
+                "added; near-duplicate images (perceptual hashes) are "
+                "reported and share a patient group; every file under a "
+                "source root has a report row; Apache Beam generation."),
+  }
   MANUAL_DOWNLOAD_INSTRUCTIONS = _MANUAL_LAYOUT
   BUILDER_CONFIGS = [
       _config("gray_204", "204x204 grayscale, all sources, patient splits."),
@@ -217,20 +199,23 @@ class Builder(tfds.core.GeneratorBasedBuilder):
   DEFAULT_CONFIG_NAME = "gray_204"
 
   def __init__(self, *, num_workers: Optional[int] = None,
-               download_missing: bool = False, **kwargs):
-    """Args beyond TFDS's: worker processes for decoding (default: all CPUs),
-    and whether to download public sources missing from manual_dir."""
+               download_missing: bool = False,
+               worker_manual_dir: Optional[str] = None, **kwargs):
+    """Args beyond TFDS's.
+
+    Args:
+      num_workers: processes for the local build (default: all CPUs).
+      download_missing: download public sources missing from manual_dir.
+      worker_manual_dir: where Beam workers read manual_dir's files, when
+        they see it elsewhere than the machine that lists it (e.g.
+        gs://bucket/xray for a manual_dir that is a gcsfuse mount of it).
+      **kwargs: TFDS's.
+    """
     super().__init__(**kwargs)
     self._num_workers = num_workers or cpus.available_cpus()
     self._download_missing = download_missing
-    self._roots = {}
-    self._executor = None
-    self._records = []
-    self._images = []
-    self._assignment = {}
-    self._groups = {}
-    self._written = []
-    self._decode_errors = {}
+    self._worker_base_dir = worker_manual_dir
+    self._options = _BuildOptions()
 
   def _info(self) -> tfds.core.DatasetInfo:
     config = self.builder_config
@@ -309,122 +294,90 @@ class Builder(tfds.core.GeneratorBasedBuilder):
           f"expected layout:\n{_MANUAL_LAYOUT}")
     return root
 
-  def _split_generators(self, dl_manager: tfds.download.DownloadManager):
+  def _read_records(self, roots: dict[str, str],
+                    base_dir: str) -> list[records_lib.SourceRecord]:
+    """Every source record: the readers' rows, then a row for every other
+    file under each source root (listing and CSVs only; no image is read)."""
     config = self.builder_config
-    base_dir, is_manual_dir = self._base_dir(dl_manager)
-    roots = self._find_sources(base_dir if is_manual_dir else None, dl_manager)
-    self._roots = roots
     readers = {
         kermany.NAME: lambda root: kermany.read_records(root, base_dir),
         ieee8023.NAME: lambda root: ieee8023.read_records(
             root, base_dir, config.include_lateral),
         coronahack.NAME: lambda root: coronahack.read_records(root, base_dir),
     }
-    self._records = [record for name in SOURCE_NAMES if name in roots
-                     for record in readers[name](roots[name])]
-    self._images = merge.merge(self._records, SOURCE_NAMES, base_dir)
-    self._assignment = splits.assign(self._images, config.split_mode,
-                                     config.split_ratios, config.seed)
-    self._groups = splits.patient_groups(
-        [image for image in self._images if image.skip_reason is None])
-    logging.info("pneumonia_xray: %d records from %s, %d distinct images, "
-                 "%d to write", len(self._records), sorted(roots),
-                 len(self._images), len(self._assignment))
-    generators = {}
-    for split in splits.SPLITS:
-      members = [image for image in self._images
-                 if self._assignment.get(image.key) == split]
-      if members:
-        generators[split] = self._generate_examples(split, members, base_dir)
-      else:
-        logging.warning("pneumonia_xray: split %r has no examples", split)
-    return generators
-
-  def _generate_examples(self, split: str, members: list[merge.MergedImage],
-                         base_dir: str) -> Iterator[tuple[str, dict]]:
-    config = self.builder_config
-    by_key = {image.key: image for image in members}
-    tasks = [(image.key, os.path.join(base_dir, image.canonical.path),
-              config.image_size, config.channels, config.fit, config.encoding)
-             for image in members]
-    for key, encoded, (reason, detail) in self._map(_encode_file, tasks):
-      if encoded is None:
-        self._decode_errors[key] = (reason, detail)
-        logging.warning("pneumonia_xray: skipping %s: %s: %s", key, reason,
-                        detail)
+    layouts = {kermany.NAME: kermany.LAYOUT, ieee8023.NAME: ieee8023.LAYOUT,
+               coronahack.NAME: coronahack.LAYOUT}
+    metadata_csvs = {ieee8023.NAME: ieee8023.METADATA,
+                     coronahack.NAME: coronahack.METADATA}
+    result = []
+    for name in SOURCE_NAMES:
+      if name not in roots:
         continue
-      image = by_key[key]
-      self._written.append(key)
-      yield key, {
-          "image": encoded,
-          "label": image.finding.label,
-          "pneumonia_type": image.finding.pneumonia_type,
-          "source": image.canonical.source,
-          "sources": sorted({c.source for c in image.copies}),
-          "patient_id": image.canonical.patient_id,
-          "patient_group": self._groups[key],
-          "view": image.view,
-          "file_name": image.canonical.path,
-          "file_names": sorted({c.path for c in image.copies}),
-          "finding": image.canonical.finding_text,
-          "sha256": image.sha256,
-      }
-    if not any(key in by_key for key in self._written):
-      # TFDS would stop with "No examples were yielded", which does not say
-      # that every file of the split was refused, nor why.
-      errors = [f"{key}: {reason}: {detail}"
-                for key, (reason, detail) in self._decode_errors.items()
-                if key in by_key]
-      raise ValueError(
-          f"split {split!r}: none of its {len(members)} images could be "
-          f"decoded, so nothing was built: {'; '.join(errors[:5])}"
-          f"{'; ...' if len(errors) > 5 else ''}")
+      root = roots[name]
+      found = list(readers[name](root))
+      claimed = {r.path for r in found if r.path}
+      claimed |= {r.metadata.split("#")[0] for r in found if r.metadata}
+      if name in metadata_csvs:  # An empty CSV names no row, yet is read.
+        claimed.add(records_lib.relative(
+            os.path.join(root, metadata_csvs[name]), base_dir))
+      walk_root = root
+      if name == coronahack.NAME and os.path.samefile(root, base_dir):
+        # Unzipped straight into manual_dir: only its own folder is its.
+        walk_root = os.path.join(root, coronahack.IMAGE_FOLDER)
+      others = [other for other in roots.values() if other != root]
+      found += records_lib.unclaimed_files(name, walk_root, root, base_dir,
+                                           claimed, layouts[name], others)
+      result += found
+    return result
 
-  def _map(self, function, tasks: list) -> Iterator:
-    """Ordered map over forked workers (decoding is CPU-bound and GIL-bound).
+  def _split_generators(self, dl_manager: tfds.download.DownloadManager):
+    config = self.builder_config
+    base_dir, is_manual_dir = self._base_dir(dl_manager)
+    roots = self._find_sources(base_dir if is_manual_dir else None, dl_manager)
+    records = self._read_records(roots, base_dir)
+    options = self._options
+    settings = plan_lib.Settings(
+        source_order=SOURCE_NAMES, split_mode=config.split_mode,
+        split_ratios=tuple(config.split_ratios), seed=config.seed,
+        max_examples_per_split=None if options.beam
+        else options.max_examples_per_split)
+    geometry = per_file.Geometry(config.image_size, config.channels,
+                                 config.fit, config.encoding)
+    logging.info("pneumonia_xray: %d records from %s", len(records),
+                 sorted(roots))
+    if options.beam:
+      # Which splits get examples is decided inside the pipeline; a split
+      # is declared when its ratio is not zero.
+      build = beam_build.Graph(records, self._worker_base_dir or base_dir,
+                               geometry, settings, os.fspath(self.data_dir))
+      names = [name for name, ratio in zip(splits.SPLITS, config.split_ratios)
+               if ratio]
+    else:
+      try:
+        build = local_build.run(records, base_dir, geometry, settings,
+                                self._num_workers)
+      except ValueError as e:
+        raise ValueError(f"{e}. Looked in {sorted(roots.values())}. "
+                         f"Expected layout:\n{_MANUAL_LAYOUT}") from e
+      report.write(build.plan.report_rows, build.plan.summary,
+                   os.fspath(self.data_dir))
+      names = build.plan.split_names()
+    return {split: self._generate_examples(build, split) for split in names}
 
-    An executor rather than multiprocessing.Pool: when a worker dies (killed
-    for memory, or a decoder crash), Pool waits for its result forever; the
-    executor raises. One executor serves every split of a build (workers
-    start once); `_download_and_prepare` shuts it down.
-    """
-    if self._num_workers <= 1 or len(tasks) < 2 or not hasattr(os, "fork"):
-      yield from map(function, tasks)
-      return
-    if self._executor is None:
-      self._executor = futures.ProcessPoolExecutor(
-          self._num_workers, mp_context=multiprocessing.get_context("fork"),
-          initializer=_exit_with_parent, initargs=(os.getpid(),))
-    try:
-      # Closing this iterator early (a consumer that stops) cancels the
-      # tasks not yet started.
-      yield from self._executor.map(function, tasks, chunksize=4)
-    except process.BrokenProcessPool as e:
-      raise RuntimeError(
-          "pneumonia_xray: a decode worker died (out of memory, or a decoder "
-          "crash); build with num_workers=1 to see which file") from e
+  def _generate_examples(self, build, split: str):
+    """The split's examples: a generator of (key, example) for the local
+    build, a `beam.PTransform` of them for the Beam build."""
+    return build.examples(split)
 
   def _download_and_prepare(self, dl_manager, download_config=None):
-    try:
-      super()._download_and_prepare(dl_manager, download_config)
-    finally:
-      if self._executor is not None:
-        self._executor.shutdown(cancel_futures=True)
-        self._executor = None
-    report_rows = report.rows(self._records, self._images, self._assignment,
-                              self._written, self._decode_errors)
-    summary = report.summary(report_rows)
-    if not self._written:
-      # TFDS would publish a dataset of no examples. Raising here, inside its
-      # temporary folder, leaves nothing that tfds.load could find.
-      raise ValueError(
-          f"no usable image in {sorted(self._roots.values())}, so nothing was "
-          "built; skipped per reason: "
-          f"{summary['skipped_per_reason'] or 'none (no files found)'}. "
-          f"Expected layout:\n{_MANUAL_LAYOUT}")
+    # How to build is decided here, where TFDS passes the download config:
+    # Beam when beam options or a runner were given, else the local pool.
+    config = download_config or tfds.download.DownloadConfig()
+    self._options = _BuildOptions(
+        beam=bool(config.beam_runner or config.beam_options),
+        max_examples_per_split=config.max_examples_per_split)
+    super()._download_and_prepare(dl_manager, download_config)
     # self.data_dir is still the temporary build folder here: the report
     # becomes visible together with the records, never before.
-    data_dir = epath.Path(self.data_dir)
-    (data_dir / report.REPORT_CSV).write_text(report.to_csv(report_rows))
-    (data_dir / report.SUMMARY_JSON).write_text(report.to_json(summary))
-    print(report.format_table(summary), flush=True)
+    print(report.format_table(report.read_summary(os.fspath(self.data_dir))),
+          flush=True)

@@ -30,10 +30,10 @@ METADATA_CSVS = ("coronahack/Chest_xray_Corona_Metadata.csv",
 class PatientSplitsTest(tfds.testing.DatasetBuilderTestCase):
   """The standard TFDS checks for a patient-split config.
 
-  25 distinct images become examples (17 Kermany, 8 ieee8023). Patient groups
-  are cut per stratum at 0.7/0.85 of the stratum's images, in seeded hash
-  order: normal 6/2/1, bacterial 6/1/1 (person2 takes 3 images to train),
-  viral 2/1/0, covid19 2/1/0, fungal 1/0/0, other 1/0/0.
+  25 distinct images become examples (17 Kermany, 8 ieee8023), in 18
+  patient groups; each group's split is the seeded hash of its anchor key
+  (splits.split_of): 12 groups (18 images) in train, 4 groups (5 images,
+  person1's two among them) in validation, 2 (person4, ieee8023:103) in test.
   """
   DATASET_CLASS = Builder
   BUILDER_CONFIG_NAMES_TO_TEST = ["gray_96"]
@@ -46,14 +46,14 @@ class SourceSplitsTest(tfds.testing.DatasetBuilderTestCase):
   """The standard TFDS checks for the sources' own splits.
 
   Kermany keeps train 9 / val 2 / test 6. The ieee8023 images of patients 100
-  and 102 follow their CoronaHack copies into train (3 images); the other 5
-  ieee8023 patients are single-image strata, placed in train. Validation is
-  then carved out of the 12 source-train images: IM-0003 (normal) and the
-  Streptococcus image (bacterial).
+  and 102 follow their CoronaHack copies into train (3 images); of the other
+  5 ieee8023 patients, placed by their anchor's hash, 103 goes to test and
+  106 to validation. Validation then takes IM-0001 and IM-0003 out of the
+  source-train images (the carve's own hash).
   """
   DATASET_CLASS = Builder
   BUILDER_CONFIG_NAMES_TO_TEST = ["gray_204_source_splits"]
-  SPLITS = {"train": 15, "validation": 4, "test": 6}
+  SPLITS = {"train": 13, "validation": 5, "test": 7}
   MOCK_OUT_FORBIDDEN_OS_FUNCTIONS = False
 
 
