@@ -17,8 +17,9 @@ from etils import epath
 
 from pneumonia_tfds import images as images_lib
 from pneumonia_tfds import near_duplicates
+from pneumonia_tfds.sources import records as records_lib
 
-UNREADABLE = "unreadable file"
+UNREADABLE = records_lib.UNREADABLE_FILE
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,8 +76,7 @@ def encode(sha256: str, path: str, base_dir: str,
   try:
     data = _read(os.path.join(base_dir, path))
   except OSError as e:
-    return Decoded(sha256, reason=images_lib.UNDECODABLE,
-                   detail=f"{os.path.basename(path)}: {e}"), None
+    return Decoded(sha256, reason=UNREADABLE, detail=f"{path}: {e}"), None
   return _encode_bytes(sha256, path, data, geometry)
 
 

@@ -21,6 +21,7 @@ NOT_A_FILE = "not a regular file"
 HIDDEN_FILE = "hidden file"
 NON_UTF8_NAME = "file name not UTF-8"
 UNKNOWN_SPLIT = "unknown source split"
+UNREADABLE_FILE = "unreadable file"  # Listed, but reading it failed.
 OUTSIDE_LAYOUT = "not in the source's layout"
 ARCHIVE_ARTEFACT = "archive artefact"
 # Folders that archivers add: macOS resource forks.
@@ -30,7 +31,8 @@ CONTENT_REASONS = frozenset({EXCLUDED_MODALITY, EXCLUDED_VIEW})
 # Records with these reasons have no bytes to read.
 UNREADABLE_REASONS = frozenset(
     {MISSING_FILE, UNSAFE_PATH, NOT_A_FILE, HIDDEN_FILE, NON_UTF8_NAME,
-     EXCLUDED_FOLDER, UNKNOWN_SPLIT, OUTSIDE_LAYOUT, ARCHIVE_ARTEFACT})
+     EXCLUDED_FOLDER, UNKNOWN_SPLIT, OUTSIDE_LAYOUT, ARCHIVE_ARTEFACT,
+     UNREADABLE_FILE})
 
 
 @dataclasses.dataclass(frozen=True)

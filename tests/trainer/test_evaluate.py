@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image
 import pytest
 from sklearn import metrics as sk_metrics
+import tensorflow_datasets as tfds
 
 from tests.trainer import evaluation_helpers
 from tests.trainer import helpers
@@ -53,15 +54,18 @@ def _predictions(output_dir) -> list[dict[str, str]]:
     return list(csv.DictReader(f))
 
 
-def test_writes_metrics_report_predictions_and_figures(binary_run):
+def test_writes_metrics_report_predictions_and_figures(binary_run,
+                                                       tiny_data_dir):
   _, output_dir, result = binary_run
+  test_size = tfds.builder("pneumonia_xray/gray_96", data_dir=os.fspath(
+      tiny_data_dir)).info.splits["test"].num_examples
   assert json.loads((output_dir / "metrics.json").read_text()) == result
   assert (output_dir / "report.md").exists()
   for name in FIGURES:
     with Image.open(output_dir / f"{name}.png") as image:
       assert image.format == "PNG" and min(image.size) > 100
   rows = _predictions(output_dir)
-  assert len(rows) == result["n_examples"] == 15  # the tiny test split
+  assert len(rows) == result["n_examples"] == test_size
 
 
 def test_report_numbers_equal_metrics_json(binary_run):
@@ -139,7 +143,8 @@ def test_threshold_is_chosen_on_validation_and_saved(binary_run,
   assert saved.split == "validation" and saved.method == "sensitivity"
   # What it was chosen on, and for which model file.
   assert saved.dataset == "pneumonia_xray/gray_96"
-  assert saved.dataset_version == "1.0.0"
+  assert saved.dataset_version == str(tfds.builder(
+      "pneumonia_xray/gray_96", data_dir=os.fspath(tiny_data_dir)).version)
   assert saved.model_sha256 == run_dir.model_sha256(model_dir)
   # The target is reached on the validation predictions themselves.
   trained = run_dir.load(model_dir)

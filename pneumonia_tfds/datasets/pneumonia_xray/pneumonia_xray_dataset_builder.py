@@ -120,6 +120,19 @@ def _finders(config: PneumoniaXrayConfig) -> dict:
   }
 
 
+def _looked_for(config: PneumoniaXrayConfig, name: str,
+                manual_dir: Optional[str]) -> str:
+  """Where the build looks for source `name`, in words."""
+  base = manual_dir or "<manual_dir>"
+  if name == kermany.NAME:
+    return (f"{os.path.join(base, config.kermany_folder)}/"
+            f"{kermany.LAYOUT}")
+  if name == ieee8023.NAME:
+    return f"{os.path.join(base, 'covid-chestxray-dataset*')}/{ieee8023.METADATA}"
+  return (f"{os.path.join(base, coronahack.FOLDER, coronahack.METADATA)} "
+          f"or {os.path.join(base, coronahack.METADATA)}")
+
+
 def find_local_sources(config: PneumoniaXrayConfig,
                        manual_dir: Optional[str]) -> dict[str, str]:
   """Source name -> root folder, for every source of config in manual_dir.
@@ -270,8 +283,10 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         why = (f" and cannot be downloaded: {reason}"
                if self._download_missing and reason else "")
         raise ValueError(
-            f"source {name!r} not found in manual_dir {manual_dir}{why}; "
-            f"expected layout:\n{_MANUAL_LAYOUT}")
+            f"config {config.name!r} needs source {name!r}, and manual_dir "
+            f"{manual_dir} does not hold it: looked for "
+            f"{_looked_for(config, name, manual_dir)}{why}; expected "
+            f"layout:\n{_MANUAL_LAYOUT}")
     if not roots:
       raise ValueError(
           f"no source found in manual_dir {manual_dir}; expected layout:\n"

@@ -71,9 +71,23 @@ def test_a_named_source_that_is_missing_is_an_error(tmp_path, tiny_manual_dir):
       name="coronahack_only", image_size=32, sources=("coronahack",))
   builder = tfds.builder("pneumonia_xray", config=config,
                          data_dir=os.fspath(tmp_path))
-  with pytest.raises(ValueError, match="source 'coronahack' not found"):
+  with pytest.raises(ValueError, match="config 'coronahack_only' needs "
+                     "source 'coronahack'") as error:
     builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
         manual_dir=os.fspath(tiny_manual_dir)))
+  assert os.fspath(tiny_manual_dir / "coronahack") in str(error.value)
+
+
+def test_the_small_config_names_the_folder_it_looked_for(tmp_path,
+                                                         tiny_manual_dir):
+  # tiny_manual_dir has chest_xray/ (the originals' folder), not the 224 px
+  # copy small_gray_204 is made of.
+  with pytest.raises(ValueError) as error:
+    conftest.build(tiny_manual_dir, tmp_path / "data", "small_gray_204")
+  message = str(error.value)
+  assert "config 'small_gray_204' needs source 'kermany'" in message
+  assert (os.fspath(tiny_manual_dir / "chest_xray_small") +
+          "/{train,val,test}/{NORMAL,PNEUMONIA}/<image>") in message
 
 
 @pytest.mark.parametrize("field, value", [("channels", 2), ("image_size", 4),
