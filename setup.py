@@ -19,6 +19,8 @@ import setuptools
 # tensorboard), so both TensorFlow and tensorboard stop at the next minor.
 # Versions below 2.20 require numpy < 2.2 and protobuf < 6.
 TENSORFLOW = "tensorflow>=2.20,<2.22"
+# MapDataset at the package top level; tested with 0.2.18.
+GRAIN = "grain>=0.2.18,<0.3"
 
 INSTALL_REQUIRES = [
     # One distribution on every platform. On Linux (x86_64 and aarch64) it
@@ -71,10 +73,10 @@ EXTRAS_REQUIRE = {
     # The tests use only tmp_path, monkeypatch and parametrize.
     # tfds.testing imports dill, which tensorflow-datasets only pulls in
     # through its own test extras; 0.3.6 is the first dill for Python 3.11.
-    "test": ["pytest>=7,<10", "dill>=0.3.6,<0.5", "grain>=0.2.18,<0.3"],
+    "test": ["pytest>=7,<10", "dill>=0.3.6,<0.5", GRAIN],
     # Reading ArrayRecord builds without TensorFlow's tf.data (JAX users):
     # grain's MapDataset over tfds.data_source.
-    "grain": ["grain>=0.2.18,<0.3"],
+    "grain": [GRAIN],
 }
 
 if __name__ == "__main__":

@@ -9,10 +9,13 @@ import dataclasses
 from typing import Optional
 
 SECTIONS = ("build", "input", "input_stages", "memory", "train_step",
-            "quality")
+            "quality", "scale")
 # Fractions of chest_xray_small for the memory section, as (label, every):
 # every 16th file of each folder, every 4th, all.
 MEMORY_FRACTIONS = (("1/16", 16), ("1/4", 4), ("all", 1))
+# Parts of the scale section's synthetic sources, as (label, every): the
+# first whole patients holding at least 1/16 of the files, 1/4, all.
+SCALE_FRACTIONS = (("1/16", 16), ("1/4", 4), ("all", 1))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,3 +101,38 @@ class BenchConfig:
   def memory_parallel(self) -> int:
     """Memory children run at once (peak RSS is per process either way)."""
     return 3 if self.quick else 1
+
+  @property
+  def scale_files(self) -> int:
+    """Synthetic source files of the scale section (its "all" part)."""
+    return 480 if self.quick else 50_000
+
+  @property
+  def scale_workers(self) -> int:
+    """Processes making the synthetic files and the local build's
+    num_workers (the machine's 2 CPUs)."""
+    return 2
+
+  @property
+  def scale_beam_workers(self) -> int:
+    """Beam's direct_num_workers: 2, but 1 with --quick, where starting
+    each worker (it imports TensorFlow) is most of a build."""
+    return 1 if self.quick else 2
+
+  @property
+  def scale_repeats(self) -> int:
+    """Child builds per scale figure (--repeats): the six builds of a full
+    run take about 3.5 minutes on 2 CPUs, so 3 repeats with the synthetic
+    files about 11.5."""
+    return self.repeats
+
+  @property
+  def scale_warmup_files(self) -> int:
+    """Files of the untimed warm-up build per mode (0: none)."""
+    return 0 if self.quick else 200
+
+  @property
+  def scale_parallel(self) -> int:
+    """Scale builds run at once: two with --quick (its figures mean
+    nothing, and start-up is most of each build), else one."""
+    return 2 if self.quick else 1

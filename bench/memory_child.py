@@ -77,14 +77,20 @@ def measure(spec: dict) -> dict:
           "seconds": time.perf_counter() - start}
 
 
-def main(argv) -> int:
+def child_main(argv, usage: str, measure_fn, prefix: str) -> int:
+  """A measuring child's entry point: one JSON spec in, one result line out
+  (`prefix` + JSON), so the parent can find it among other output."""
   if len(argv) != 2:
-    print(__doc__, file=sys.stderr)
+    print(usage, file=sys.stderr)
     return 2
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-  result = measure(json.loads(argv[1]))
-  print(PREFIX + json.dumps(result), flush=True)
+  result = measure_fn(json.loads(argv[1]))
+  print(prefix + json.dumps(result), flush=True)
   return 0
+
+
+def main(argv) -> int:
+  return child_main(argv, __doc__, measure, PREFIX)
 
 
 if __name__ == "__main__":

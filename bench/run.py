@@ -1,6 +1,6 @@
 """The benchmark: one command, one table of figures and ratios, one run.
 
-  python -m bench.run             # sections 1-4, about 8 minutes idle
+  python -m bench.run             # sections 1-4 and 6, about 8 + 12 minutes idle
   python -m bench.run --quality   # also section 5 (trains two models; long)
   python -m bench.run --quick     # a few images, one repeat: checks every row
 
@@ -78,10 +78,12 @@ def _sections():
   from bench import inputs
   from bench import memory
   from bench import quality
+  from bench import scale
   from bench import train_step
   return (("build", build), ("input", inputs),
           ("input_stages", input_stages), ("memory", memory),
-          ("train_step", train_step), ("quality", quality))
+          ("train_step", train_step), ("quality", quality),
+          ("scale", scale))
 
 
 def expected_row_ids() -> list[str]:
@@ -114,7 +116,8 @@ def run(config: config_lib.BenchConfig):
           flush=True)
     start = time.perf_counter()
     try:
-      section_rows = (module.run(config) if name in ("build", "memory")
+      section_rows = (module.run(config)
+                      if name in ("build", "memory", "scale")
                       else module.run(config, small))
     except NotImplementedError as e:
       section_rows = _placeholder_rows(module, report.NOT_IMPLEMENTED, str(e))

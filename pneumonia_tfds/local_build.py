@@ -185,7 +185,8 @@ def run(records: Sequence[records_lib.SourceRecord], base_dir: str,
   sizes = _sizes(paths, base_dir)
   size_counts = collections.Counter(sizes.values())
   alone = [p for p in paths if size_counts[sizes[p]] == 1 and sizes[p] >= 0]
-  shared = [p for p in paths if p not in set(alone)]
+  alone_set = set(alone)
+  shared = [p for p in paths if p not in alone_set]
   with Pool(num_workers) as pool:
     digests = list(pool.map(_digest, [(path, base_dir) for path in shared]))
     canonical = sorted(plan_lib.canonical_paths(digests).items())

@@ -69,34 +69,56 @@ def _words(values: Sequence[int], words: int) -> np.ndarray:
                    for v in values], dtype=np.uint64).reshape(-1, words)
 
 
+def _close_within(indices: np.ndarray, phashes: np.ndarray,
+                  dhashes: np.ndarray, max_phash: int,
+                  max_dhash: int) -> list[tuple[int, int, int, int]]:
+  """The near pairs among `indices` (ascending), all pairs compared, in
+  blocks of flat size."""
+  count = len(indices)
+  subset = phashes[indices]
+  rows_per_block = max(1, _BLOCK_ELEMENTS // count)
+  found = []
+  for start in range(0, count, rows_per_block):
+    block = np.bitwise_count(subset[start:start + rows_per_block, np.newaxis]
+                             ^ subset[np.newaxis, start:])
+    rows, columns = np.nonzero(block <= max_phash)
+    phash = block[rows, columns]
+    rows, columns = rows + start, columns + start
+    keep = columns > rows
+    rows, columns, phash = indices[rows[keep]], indices[columns[keep]], phash[keep]
+    if not len(rows):
+      continue
+    dhash = np.bitwise_count(dhashes[rows] ^ dhashes[columns]).sum(
+        axis=-1, dtype=np.int32)
+    close = dhash <= max_dhash
+    found.extend(zip(rows[close].tolist(), columns[close].tolist(),
+                     phash[close].tolist(), dhash[close].tolist()))
+  return found
+
+
 def pairs(fingerprints: Sequence[Fingerprint],
           max_phash: int = MAX_PHASH_DISTANCE,
           max_dhash: int = MAX_DHASH_DISTANCE) -> list[tuple[int, int, int, int]]:
   """Every near-duplicate pair: (i, j, phash distance, dhash distance), i < j.
 
-  Exhaustive: all N^2/2 phash distances, in blocks of flat size (a few ns
-  each with numpy); candidates within max_phash are then checked on dhash.
+  Multi-index hashing: split the 64 phash bits into max_phash + 1 disjoint
+  blocks; two hashes within max_phash bits agree on at least one whole block
+  (pigeonhole), so only images sharing a block's value are compared, never
+  all N^2 pairs. Candidates within max_phash are then checked on dhash.
   """
   count = len(fingerprints)
   if count < 2:
     return []
   phashes = _words([f.phash for f in fingerprints], 1)[:, 0]
   dhashes = _words([f.dhash for f in fingerprints], 4)
-  rows_per_block = max(1, _BLOCK_ELEMENTS // count)
-  found = []
-  for start in range(0, count, rows_per_block):
-    block = np.bitwise_count(phashes[start:start + rows_per_block, np.newaxis]
-                             ^ phashes[np.newaxis, start:])
-    rows, columns = np.nonzero(block <= max_phash)
-    rows, columns = rows + start, columns + start
-    keep = columns > rows
-    rows, columns = rows[keep], columns[keep]
-    if not len(rows):
-      continue
-    dhash = np.bitwise_count(dhashes[rows] ^ dhashes[columns]).sum(
-        axis=-1, dtype=np.int32)
-    phash = block[rows - start, columns - start]
-    close = dhash <= max_dhash
-    found.extend(zip(rows[close].tolist(), columns[close].tolist(),
-                     phash[close].tolist(), dhash[close].tolist()))
+  bounds = np.linspace(0, 64, max_phash + 2).astype(int)
+  found = set()
+  for low, high in zip(bounds[:-1], bounds[1:]):
+    keys = (phashes >> np.uint64(low)) & np.uint64((1 << int(high - low)) - 1)
+    order = np.argsort(keys, kind="stable")
+    starts = np.flatnonzero(np.diff(keys[order])) + 1
+    for run in np.split(order, starts):
+      if len(run) > 1:
+        found.update(_close_within(np.sort(run), phashes, dhashes, max_phash,
+                                   max_dhash))
   return sorted(found)

@@ -57,7 +57,7 @@ def test_row_ids_are_unique_and_stable():
   assert len(ids) == len(set(ids))
   sections = {row_id.split("/")[0] for row_id in ids}
   assert sections == {"build", "input", "input_stages", "memory", "train_step",
-                      "quality"}
+                      "quality", "scale"}
 
 
 def test_config_rejects_unknown_sections():
@@ -77,3 +77,65 @@ def test_quality_rows_come_from_evaluate_metrics_json():
   targets = {spec.id: spec.target for spec in quality.row_specs()}
   assert targets["quality/small_resnet_roc_auc"].bound == 0.96
   assert targets["quality/blog_cnn_roc_auc"] is None
+
+
+def test_scale_plan_names_patients_as_kermany_does():
+  import collections
+
+  from bench import scale
+  from pneumonia_tfds.sources import kermany
+
+  files = scale.plan_files(2000, originals=432)
+  assert len(files) == 2000
+  assert files == scale.plan_files(2000, originals=432)  # seeded
+  paths = [path for path, *_ in files]
+  assert len(set(paths)) == len(paths)
+  patients = collections.defaultdict(set)
+  folders = collections.defaultdict(set)
+  for path, original, fmt, patient in files:
+    top, split, cls, name = path.split("/")
+    assert (top, split, cls) in {("chest_xray", s, c) for s in ("train", "test")
+                                 for c in ("NORMAL", "PNEUMONIA")}
+    assert kermany.looks_like_kermany_name(name), name
+    assert name.endswith(".png" if fmt == "png" else ".jpeg")
+    assert 0 <= original < 432
+    patients[kermany.patient_id(name)].add(patient)
+    folders[patient].add((split, cls))
+  # The reader's patient key is the plan's patient: 1-3 images each, one
+  # split and class folder each.
+  assert all(len(numbers) == 1 for numbers in patients.values())
+  counts = collections.Counter(patient for *_, patient in files)
+  assert set(counts.values()) <= {1, 2, 3}
+  assert all(len(f) == 1 for f in folders.values())
+  assert 0.05 < sum(fmt == "png" for _, _, fmt, _ in files) / 2000 < 0.15
+
+
+def test_scale_parts_are_whole_patient_prefixes():
+  from bench import scale
+
+  files = scale.plan_files(1000, originals=432)
+  sizes = scale.part_sizes(files, config_lib.SCALE_FRACTIONS)
+  assert sizes["all"] == 1000
+  assert 1000 / 16 <= sizes["1/16"] < 1000 / 16 + 3
+  assert 1000 / 4 <= sizes["1/4"] < 1000 / 4 + 3
+  for size in sizes.values():
+    assert size == len(files) or files[size][3] != files[size - 1][3]
+
+
+def test_scale_synthesis_is_seeded_distinct_and_in_range():
+  import io
+
+  from PIL import Image
+
+  from bench import scale
+
+  original = np.random.default_rng(0).integers(0, 256, (300, 240), np.uint8)
+  made = [scale.synthesize(original, np.random.default_rng([1, i]), fmt)
+          for i, fmt in enumerate(["jpeg"] * 5 + ["png"] * 2)]
+  assert made[0] == scale.synthesize(original, np.random.default_rng([1, 0]),
+                                     "jpeg")
+  assert len(set(made)) == len(made)
+  for content, fmt in zip(made, ["JPEG"] * 5 + ["PNG"] * 2):
+    image = Image.open(io.BytesIO(content))
+    assert image.format == fmt and image.mode == "L"
+    assert scale.SIDE[0] <= min(image.size) <= scale.SIDE[1]
