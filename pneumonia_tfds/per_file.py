@@ -58,13 +58,18 @@ def _read(path: str) -> bytes:
     return f.read()
 
 
-def digest(path: str, base_dir: str) -> Digest:
-  """Reads `base_dir/path` (path relative, POSIX) and hashes its bytes."""
+def _read_and_digest(path: str,
+                     base_dir: str) -> tuple[Digest, Optional[bytes]]:
   try:
     data = _read(os.path.join(base_dir, path))
   except OSError as e:
-    return Digest(path, reason=UNREADABLE, detail=f"{path}: {e}")
-  return Digest(path, hashlib.sha256(data).hexdigest())
+    return Digest(path, reason=UNREADABLE, detail=f"{path}: {e}"), None
+  return Digest(path, hashlib.sha256(data).hexdigest()), data
+
+
+def digest(path: str, base_dir: str) -> Digest:
+  """Reads `base_dir/path` (path relative, POSIX) and hashes its bytes."""
+  return _read_and_digest(path, base_dir)[0]
 
 
 def encode(sha256: str, path: str, base_dir: str,
@@ -86,11 +91,9 @@ def digest_and_encode(
   """`digest` and `encode` of one file in one read, for a file known to
   have no copy (no other file of its size); Decoded is None when it cannot
   be read."""
-  try:
-    data = _read(os.path.join(base_dir, path))
-  except OSError as e:
-    return Digest(path, reason=UNREADABLE, detail=f"{path}: {e}"), None, None
-  digest_ = Digest(path, hashlib.sha256(data).hexdigest())
+  digest_, data = _read_and_digest(path, base_dir)
+  if data is None:
+    return digest_, None, None
   return (digest_, *_encode_bytes(digest_.sha256, path, data, geometry))
 
 

@@ -320,28 +320,26 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             root, base_dir, config.include_lateral),
         coronahack.NAME: lambda root: coronahack.read_records(root, base_dir),
     }
-    layouts = {kermany.NAME: kermany.LAYOUT, ieee8023.NAME: ieee8023.LAYOUT,
-               coronahack.NAME: coronahack.LAYOUT}
-    metadata_csvs = {ieee8023.NAME: ieee8023.METADATA,
-                     coronahack.NAME: coronahack.METADATA}
+    modules = {kermany.NAME: kermany, ieee8023.NAME: ieee8023,
+               coronahack.NAME: coronahack}
     result = []
     for name in SOURCE_NAMES:
       if name not in roots:
         continue
-      root = roots[name]
+      root, module = roots[name], modules[name]
       found = list(readers[name](root))
       claimed = {r.path for r in found if r.path}
-      claimed |= {r.metadata.split("#")[0] for r in found if r.metadata}
-      if name in metadata_csvs:  # An empty CSV names no row, yet is read.
-        claimed.add(records_lib.relative(
-            os.path.join(root, metadata_csvs[name]), base_dir))
+      # The metadata CSV is read even when it names no row.
+      if hasattr(module, "METADATA"):
+        claimed.add(records_lib.relative(os.path.join(root, module.METADATA),
+                                         base_dir))
       walk_root = root
       if name == coronahack.NAME and os.path.samefile(root, base_dir):
         # Unzipped straight into manual_dir: only its own folder is its.
         walk_root = os.path.join(root, coronahack.IMAGE_FOLDER)
       others = [other for other in roots.values() if other != root]
       found += records_lib.unclaimed_files(name, walk_root, root, base_dir,
-                                           claimed, layouts[name], others)
+                                           claimed, module.LAYOUT, others)
       result += found
     return result
 
