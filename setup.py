@@ -63,6 +63,16 @@ INSTALL_REQUIRES = [
     # Near-duplicate fingerprints (phash, dhash); 4.3 takes a hash_size for
     # dhash and works with NumPy 2.
     "imagehash>=4.3,<5",
+    # DICOM input (pneumonia_tfds/dicom.py): pydicom.pixels.processing is new
+    # in 3.0; the plugins decode JPEG baseline/extended/lossless and JPEG-LS
+    # (libjpeg), JPEG 2000 (openjpeg) and RLE (rle) for pydicom 3's pixel
+    # interface, which needs pylibjpeg 2. Tried only at constraints.txt's
+    # versions, not at these lower bounds.
+    "pydicom>=3.0,<4",
+    "pylibjpeg>=2.0,<3",
+    "pylibjpeg-libjpeg>=2.1,<3",
+    "pylibjpeg-openjpeg>=2.3,<3",
+    "pylibjpeg-rle>=2.0,<3",
 ]
 
 EXTRAS_REQUIRE = {

@@ -91,8 +91,7 @@ def floor_one(path: str, size: int = data.IMAGE_SIZE) -> tuple[int, int]:
   with Image.open(path) as image:
     image.draft("L", (size, size))
     image = image.convert("L")
-    return image.resize((size, size), Image.Resampling.BILINEAR,
-                        reducing_gap=3.0).size
+    return image.resize((size, size), Image.Resampling.BILINEAR).size
 
 
 def decode_floor(paths: Sequence[str], processes: int) -> int:

@@ -1,6 +1,6 @@
 """The benchmark: one command, one table of figures and ratios, one run.
 
-  python -m bench.run             # sections 1-4 and 6, about 8 + 12 minutes idle
+  python -m bench.run             # sections 1-4, 6 and 7, about 8 + 12 + 1 minutes idle
   python -m bench.run --quality   # also section 5 (trains two models; long)
   python -m bench.run --quick     # a few images, one repeat: checks every row
 
@@ -79,11 +79,12 @@ def _sections():
   from bench import memory
   from bench import quality
   from bench import scale
+  from bench import serve
   from bench import train_step
   return (("build", build), ("input", inputs),
           ("input_stages", input_stages), ("memory", memory),
           ("train_step", train_step), ("quality", quality),
-          ("scale", scale))
+          ("scale", scale), ("serve", serve))
 
 
 def expected_row_ids() -> list[str]:

@@ -1,7 +1,10 @@
 """Decode any source image by its content, fit it to the stored size, encode.
 
 The same `fit_image` serves the dataset build and prediction on new images, so
-a model sees the same pixels for the same file in both.
+a model sees the same pixels for the same file in both; `pipeline.decode`
+repeats these steps in TensorFlow ops, to the bit, for the serving model.
+A DICOM file (recognised by content, whatever its name) is read by
+`pneumonia_tfds.dicom`.
 """
 
 import io
@@ -10,6 +13,8 @@ from typing import Optional
 import numpy as np
 from PIL import Image
 from PIL import ImageOps
+
+from pneumonia_tfds import dicom
 
 # Far above the largest real source image (4298 x 4300 = 18.5 MP) and far below
 # what would exhaust memory; the size is read from the header before decoding.
@@ -76,6 +81,8 @@ def decode(data: bytes, channels: int,
   """
   if not data:
     raise ImageError("undecodable image: empty file (0 bytes)")
+  if dicom.is_dicom(data):
+    return _flatten(decode_dicom(data), channels)
   try:
     try:
       image = Image.open(io.BytesIO(data), formats=FORMATS)
@@ -107,6 +114,23 @@ def decode(data: bytes, channels: int,
     raise ImageError(f"undecodable image: {e}") from e
 
 
+def decode_dicom(data: bytes) -> Image.Image:
+  """A DICOM file -> its 8-bit film (see pneumonia_tfds.dicom).
+
+  Raises:
+    ImageError: the reason of dicom.DicomError (not a chest radiograph,
+      multi-frame, too large, undecodable).
+  """
+  try:
+    film, _ = dicom.read(data, MAX_PIXELS)
+  except dicom.DicomError as e:
+    raise ImageError(str(e), e.reason) from None
+  if min(film.shape) < 2:
+    raise ImageError(f"image is only {film.shape[1]}x{film.shape[0]} pixels",
+                     TOO_SMALL)
+  return Image.fromarray(film, mode="L")
+
+
 def fit_image(image: Image.Image, size: Optional[int],
               method: str = "resize") -> Image.Image:
   """Fits an image to size x size; None keeps the original resolution.
@@ -118,7 +142,7 @@ def fit_image(image: Image.Image, size: Optional[int],
   if size is None:
     return image
   if method == "resize":
-    return image.resize((size, size), _RESAMPLE, reducing_gap=3.0)
+    return image.resize((size, size), _RESAMPLE)
   if method == "pad":
     return ImageOps.pad(image, (size, size), _RESAMPLE, color=0)
   raise ValueError(f"fit method {method!r} is not one of {FIT_METHODS}")

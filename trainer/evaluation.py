@@ -15,6 +15,7 @@ import numpy as np
 from pipeline import input as input_lib
 from pneumonia_tfds import labels
 from trainer import bootstrap
+from trainer import export
 from trainer import gradcam
 from trainer import metrics
 from trainer import plots
@@ -100,6 +101,7 @@ def choose_threshold(trained: run_dir.TrainedModel,
         model_sha256=trained.model_sha256)
     if options.save_threshold:
       run_dir.write_threshold(choice, trained.model_dir)
+      export.export_with_threshold(trained, choice)
   if _split_base(choice.split) == _split_base(split):
     raise ValueError(f"the saved threshold was chosen on {choice.split!r}, the "
                      f"split being reported")

@@ -10,7 +10,6 @@ the JPEG round trip of the stored copy.
 """
 
 import csv
-import dataclasses
 import io
 import os
 import re
@@ -22,13 +21,15 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-import pneumonia_tfds  # pylint: disable=unused-import  (registers the builder)
 from pipeline import preprocess
+from pneumonia_tfds import dicom
 from pneumonia_tfds import images as images_lib
+from pneumonia_tfds import per_file
 from trainer import gradcam
 from trainer import plots
 from trainer import run_dir
 from trainer import storage
+from trainer import stored as stored_lib
 from trainer import thresholds
 
 # What a folder search picks up (case-insensitive); a file named on the
@@ -36,20 +37,11 @@ from trainer import thresholds
 # the content (the dataset has PNGs named .jpg). Extensions of the formats
 # pneumonia_tfds.images decodes.
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff",
-                    ".webp", ".jp2", ".j2k", ".ppm", ".pgm")
+                    ".webp", ".jp2", ".j2k", ".ppm", ".pgm", ".dcm", ".dicom")
 # Far above any chest X-ray file (the largest source file is 2.9 MB); keeps a
 # stray huge file from being read into memory.
 MAX_FILE_BYTES = 256 * 1024 * 1024
 LABEL_NAMES = ("normal", "pneumonia")
-
-
-@dataclasses.dataclass(frozen=True)
-class StoredFormat:
-  """How the dataset stores an image: the bytes `images.process` makes."""
-  image_size: Optional[int]
-  channels: int
-  fit: str
-  encoding: str
 
 
 def find_files(paths: Sequence[str]) -> list[str]:
@@ -128,23 +120,11 @@ def _walk_images(folder: str) -> Iterator[str]:
       yield path
 
 
-def stored_format(dataset: str) -> tuple[StoredFormat, tfds.features.Image]:
-  """The stored image format of a TFDS config, and its image feature.
-
-  Read from the builder's code: the dataset itself need not be on this
-  machine.
-  """
-  builder = tfds.builder(dataset)
-  config = builder.builder_config
-  return (StoredFormat(image_size=config.image_size, channels=config.channels,
-                       fit=config.fit, encoding=config.encoding),
-          builder.info.features["image"])
-
-
-def read_model_input(path: str, stored: StoredFormat,
+def read_model_input(path: str, stored: per_file.Geometry,
                      image_feature: tfds.features.Image, image_size: int,
-                     channels: int) -> np.ndarray:
-  """A file -> float32 model input (image_size, image_size, channels).
+                     channels: int) -> tuple[np.ndarray, list[str]]:
+  """A file -> float32 model input (image_size, image_size, channels), and
+  what its score should be read with (e.g. a lateral DICOM film).
 
   Raises:
     ValueError: the file cannot be read or is not a decodable image; the
@@ -154,14 +134,16 @@ def read_model_input(path: str, stored: StoredFormat,
   if not data:
     raise ValueError("empty file")
   try:
-    encoded = images_lib.process(data, stored.image_size, stored.channels,
+    encoded = images_lib.process(data, stored.size, stored.channels,
                                  stored.fit, stored.encoding)
   except images_lib.ImageError as e:
     # Pillow names the in-memory buffer it was given; that says nothing here.
     raise ValueError(re.sub(r" ?<_io\.BytesIO object at 0x[0-9a-fA-F]+>", "",
                             str(e))) from None
   image = image_feature.decode_example(tf.constant(encoded))
-  return preprocess.to_model_input(image, image_size, channels).numpy()
+  warnings = dicom.header(data).warnings() if dicom.is_dicom(data) else []
+  return preprocess.to_model_input(image, image_size, channels).numpy(), (
+      warnings)
 
 
 def _read_file(path: str) -> bytes:
@@ -195,7 +177,7 @@ def _header(class_names: tuple[str, ...], with_gradcam: bool) -> list[str]:
     header += [f"p_{name}" for name in class_names] + ["predicted_type"]
   if with_gradcam:
     header.append("gradcam")
-  return header + ["error"]
+  return header + ["warning", "error"]
 
 
 def _chunks(items: list, size: int) -> Iterator[tuple[int, list]]:
@@ -238,7 +220,7 @@ def run(paths: Sequence[str], model_dir: str, output_csv: str, *,
     else:
       threshold = saved.threshold
   config = trained.config
-  stored, image_feature = stored_format(config.dataset)
+  stored, image_feature = stored_lib.stored_format(config.dataset)
   names = trained.class_names
   multiclass = len(names) > 2
   if gradcam_dir:
@@ -255,8 +237,10 @@ def run(paths: Sequence[str], model_dir: str, output_csv: str, *,
     inputs, good = [], []
     for i, path in enumerate(chunk):
       try:
-        inputs.append(read_model_input(path, stored, image_feature,
-                                       config.image_size, config.channels))
+        model_input, warnings = read_model_input(
+            path, stored, image_feature, config.image_size, config.channels)
+        inputs.append(model_input)
+        chunk_rows[i]["warning"] = "; ".join(warnings)
         good.append(i)
       except ValueError as e:
         chunk_rows[i]["error"] = str(e)

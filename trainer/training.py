@@ -105,7 +105,8 @@ def run(config: config_lib.TrainConfig,
           class_weight=data.class_weight, shuffle=False, verbose=2,
           callbacks=callbacks_lib.make_callbacks(config, output_dir,
                                                  validation_callback, epoch))
-    export.export_best(model, output_dir)
+    export.export_best(model, output_dir,
+                       export.serving_spec(config, data.class_names))
     if chief:
       run_dir.finish(config.model_dir, config)
     return history

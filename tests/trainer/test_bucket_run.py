@@ -19,7 +19,9 @@ from tests.trainer import helpers
 from trainer import evaluate
 from trainer import export
 from trainer import predict
+from pneumonia_tfds import per_file
 from trainer import run_dir
+from trainer import serving
 from trainer import split_scores
 from trainer import storage
 from trainer import train
@@ -35,20 +37,34 @@ def _local_url_folders(*folders) -> list[str]:
 
 def test_export_best_reads_the_checkpoint_in_the_bucket(ram_bucket):
   def model(value):
-    inputs = keras.Input((4,))
+    inputs = keras.Input((4, 4, 1))
     outputs = keras.layers.Dense(1, kernel_initializer=keras.initializers
-                                 .Constant(value))(inputs)
+                                 .Constant(value))(keras.layers.Flatten()(
+                                     inputs))
     return keras.Model(inputs, outputs)
 
   best = model(1.0)
   best.save(run_dir.path(ram_bucket, run_dir.BEST_MODEL))
   last = model(7.0)
-  export.export_best(last, ram_bucket)
+  spec = serving.Spec(stored=per_file.Geometry(4, 1, "resize", "png"),
+                      image_size=4, channels=1,
+                      class_names=("normal", "pneumonia"), threshold=0.5,
+                      threshold_source="test")
+  export.export_best(last, ram_bucket, spec)
   # The last epoch's model now holds the best checkpoint's weights, and the
   # SavedModel serves them.
-  np.testing.assert_array_equal(last.get_weights()[0], np.ones((4, 1)))
-  served = tf.saved_model.load(run_dir.path(ram_bucket, run_dir.SAVED_MODEL))
-  np.testing.assert_allclose(served.serve(tf.ones((1, 4))).numpy(), [[4.0]])
+  np.testing.assert_array_equal(last.get_weights()[0], np.ones((16, 1)))
+  saved_model = run_dir.path(ram_bucket, run_dir.SAVED_MODEL)
+  served = tf.saved_model.load(saved_model)
+  np.testing.assert_allclose(served.serve(tf.ones((1, 4, 4, 1))).numpy(),
+                             [[16.0]])
+  # A white 4x4 PNG: 16 inputs of 1.0 through the bytes endpoint too.
+  white = io.BytesIO()
+  Image.new("L", (4, 4), 255).save(white, format="PNG")
+  outputs = served.signatures["serving_default"](
+      image_bytes=tf.constant([white.getvalue()]))
+  np.testing.assert_allclose(outputs["p_pneumonia"].numpy(), [16.0])
+  assert serving.read_info(saved_model)["threshold_source"] == "test"
 
 
 def _val_auc_of(trained: run_dir.TrainedModel) -> float:

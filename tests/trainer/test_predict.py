@@ -219,7 +219,7 @@ def test_multiclass_columns(tmp_path_factory, tiny_data_dir, user_folder,
   names = ("normal", "bacterial", "viral", "covid19", "fungal", "other")
   assert list(rows[0]) == (["path", "p_pneumonia", "predicted_label",
                             "threshold"] + [f"p_{n}" for n in names]
-                           + ["predicted_type", "error"])
+                           + ["predicted_type", "warning", "error"])
   for row in rows:
     if row["error"]:
       assert row["p_covid19"] == ""

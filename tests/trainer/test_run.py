@@ -13,8 +13,11 @@ import tensorflow as tf
 
 from pipeline import input as input_lib
 from tests.trainer import helpers
-from trainer import run_dir
+from trainer import export
 from trainer import inputs as inputs_lib
+from trainer import run_dir
+from trainer import serving
+from trainer import thresholds
 from trainer import train
 
 
@@ -68,6 +71,11 @@ def test_trains_one_epoch_and_exports(make_config, model, target, precision,
   served = tf.saved_model.load(os.path.join(model_dir, "saved_model"))
   outputs = served.serve(tf.constant(images))
   np.testing.assert_allclose(outputs.numpy(), probabilities, atol=1e-5)
+  # No threshold is chosen before trainer.evaluate: the default, said so.
+  info = serving.read_info(os.path.join(model_dir, "saved_model"))
+  assert info["threshold"] == thresholds.DEFAULT_THRESHOLD
+  assert info["threshold_source"] == export.NO_THRESHOLD_YET
+  assert info["class_names"] == list(class_names)
 
 
 _TWICE_SCRIPT = """

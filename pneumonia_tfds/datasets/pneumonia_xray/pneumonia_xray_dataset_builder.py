@@ -180,7 +180,7 @@ def _config(name: str, description: str, **kwargs) -> PneumoniaXrayConfig:
 class Builder(tfds.core.GeneratorBasedBuilder):
   """DatasetBuilder for pneumonia_xray."""
 
-  VERSION = tfds.core.Version("2.0.0")
+  VERSION = tfds.core.Version("3.0.0")
   RELEASE_NOTES = {
       "1.0.0": "Initial release.",
       "2.0.0": ("Splits change: a patient group's split is a seeded hash of "
@@ -188,6 +188,12 @@ class Builder(tfds.core.GeneratorBasedBuilder):
                 "added; near-duplicate images (perceptual hashes) are "
                 "reported and share a patient group; every file under a "
                 "source root has a report row; Apache Beam generation."),
+      "3.0.0": ("Pixels change slightly: images are fitted with Pillow's "
+                "plain bilinear filter (no reducing_gap pre-shrink), which "
+                "the serving model repeats to the bit in TensorFlow ops; "
+                "DICOM source files are read (modality and VOI LUTs, "
+                "MONOCHROME1), and a DICOM that is not a chest radiograph "
+                "by its tags is skipped with the reason."),
   }
   MANUAL_DOWNLOAD_INSTRUCTIONS = _MANUAL_LAYOUT
   BUILDER_CONFIGS = [

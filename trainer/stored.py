@@ -1,0 +1,20 @@
+"""How a run's TFDS config stores its images, read from the builder's code.
+
+The dataset itself need not be on this machine: prediction and the serving
+export only need its geometry and image feature.
+"""
+
+import tensorflow_datasets as tfds
+
+import pneumonia_tfds  # pylint: disable=unused-import  (registers the builder)
+from pneumonia_tfds import per_file
+
+
+def stored_format(dataset: str) -> tuple[per_file.Geometry,
+                                         tfds.features.Image]:
+  """The stored image geometry of a TFDS config, and its image feature."""
+  builder = tfds.builder(dataset)
+  config = builder.builder_config
+  return (per_file.Geometry(size=config.image_size, channels=config.channels,
+                            fit=config.fit, encoding=config.encoding),
+          builder.info.features["image"])
