@@ -6,9 +6,10 @@ RLE). Then, in the order the standard gives (PS3.4 N.2):
   modality LUT   Rescale Slope/Intercept, or a Modality LUT Sequence;
   VOI LUT        a VOI LUT Sequence, else Window Center/Width (the first
                  window of several), else none;
-  8 bits         the VOI output range (the window's, or without one the range
-                 the stored bits allow after the modality LUT) mapped linearly
-                 onto 0-255, so 12- and 16-bit films map alike;
+  8 bits         the VOI output range (a LUT's by its bit depth, a window's,
+                 or without either the range the stored bits allow after the
+                 modality LUT) mapped linearly onto 0-255, so 12- and 16-bit
+                 films map alike;
   MONOCHROME1    inverted last, after the VOI step, as the standard orders.
 A file whose tags say it is not a chest radiograph (Modality other than CR,
 DX or DR; Body Part Examined other than chest) is refused with the reason, as
@@ -127,20 +128,42 @@ def _modality_range(dataset: pydicom.Dataset) -> tuple[float, float]:
   return low, high
 
 
-def _voi_range(dataset: pydicom.Dataset) -> tuple[float, float]:
-  """The output range of the VOI step processing.apply_voi_lut applies."""
+def _voi_table(dataset: pydicom.Dataset) -> Optional[tuple[np.ndarray, int]]:
+  """The first VOI LUT Sequence item as (table, first mapped value); None
+  when there is none (or it is incomplete)."""
   sequence = dataset.get("VOILUTSequence")
-  if sequence and sequence[0].get("LUTDescriptor") is not None and (
-      sequence[0].get("LUTData") is not None):
-    return 0.0, float(2 ** int(sequence[0].LUTDescriptor[2]) - 1)
-  return _modality_range(dataset)
+  if not sequence:
+    return None
+  item = sequence[0]
+  if item.get("LUTDescriptor") is None or item.get("LUTData") is None:
+    return None
+  entries, first, _ = (int(v) for v in item.LUTDescriptor)
+  data = item.LUTData
+  if isinstance(data, bytes):  # VR OW: 16-bit words in the file's byte order
+    meta = getattr(dataset, "file_meta", None)
+    big = meta is not None and meta.get("TransferSyntaxUID") == (
+        pydicom.uid.ExplicitVRBigEndian)
+    table = np.frombuffer(data, ">u2" if big else "<u2")
+  else:  # VR US: a list of values (one value: a one-entry table)
+    table = np.atleast_1d(np.asarray(data, np.int64))
+  return table[:entries or 65536].astype(np.int64), first
 
 
 def to_8bit(dataset: pydicom.Dataset, stored: np.ndarray) -> np.ndarray:
   """Stored pixel values -> the displayed 8-bit film (module docstring)."""
   values = processing.apply_modality_lut(stored, dataset)
-  values = processing.apply_voi_lut(values, dataset, index=0)
-  low, high = _voi_range(dataset)
+  lut = _voi_table(dataset)
+  if lut is not None:
+    # Looked up here: pydicom 3.0's apply_voi indexes an 8-bit table through
+    # a uint8 array, which wraps any stored value above 255.
+    table, first = lut
+    index = np.clip(np.asarray(values) - first, 0, len(table) - 1)
+    values = table[index.astype(np.int64)]
+    bits = int(dataset.VOILUTSequence[0].LUTDescriptor[2])
+    low, high = 0.0, float(2 ** bits - 1)
+  else:
+    values = processing.apply_voi_lut(values, dataset, index=0)
+    low, high = _modality_range(dataset)
   span = high - low if high > low else 1.0
   film = np.clip((np.asarray(values, np.float64) - low) * (255.0 / span),
                  0, 255)

@@ -26,6 +26,7 @@ def make(pixels: np.ndarray, *, bits_stored: int = 8,
          body_part: Optional[str] = "CHEST", view: Optional[str] = "PA",
          window: Optional[tuple[float, float]] = None,
          rescale: Optional[tuple[float, float]] = None,
+         voi_lut: Optional[np.ndarray] = None,
          transfer_syntax: str = uid.ExplicitVRLittleEndian,
          frames: int = 1) -> bytes:
   """A DICOM Part 10 file holding `pixels` (stored values) as given.
@@ -34,6 +35,8 @@ def make(pixels: np.ndarray, *, bits_stored: int = 8,
     pixels: (H, W) stored values, uint8 or uint16 (or (frames, H, W)).
     window: (center, width) for Window Center/Width.
     rescale: (slope, intercept) for Rescale Slope/Intercept.
+    voi_lut: a VOI LUT Sequence item's table (8-bit values), indexed by the
+      stored value from 0.
     transfer_syntax: uncompressed, or RLELossless/JPEG2000Lossless (encoded
       by pydicom's plugins).
   """
@@ -64,6 +67,11 @@ def make(pixels: np.ndarray, *, bits_stored: int = 8,
     ds.WindowCenter, ds.WindowWidth = window
   if rescale:
     ds.RescaleSlope, ds.RescaleIntercept = rescale
+  if voi_lut is not None:
+    item = pydicom.Dataset()
+    item.LUTDescriptor = [len(voi_lut), 0, 8]
+    item.add_new("LUTData", "US", [int(v) for v in voi_lut])
+    ds.VOILUTSequence = [item]
   dtype = np.uint8 if ds.BitsAllocated == 8 else np.uint16
   ds.PixelData = np.ascontiguousarray(pixels, dtype).tobytes()
   if transfer_syntax != uid.ExplicitVRLittleEndian:

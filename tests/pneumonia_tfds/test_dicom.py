@@ -107,6 +107,15 @@ def test_rescale_then_a_window_spanning_the_range_keeps_the_film(film):
   np.testing.assert_array_equal(dicom.read(data, LIMIT)[0], film)
 
 
+def test_a_voi_lut_sequence_is_applied_and_mapped_by_its_bit_depth(film):
+  # An 8-bit VOI LUT over 12-bit data: a gamma curve, so that a reader that
+  # skipped the LUT would not come out the same.
+  table = np.round(255 * (np.arange(4096) / 4095) ** 0.5).astype(np.uint16)
+  stored = dicom_files.twelve_bit(film)
+  data = dicom_files.make(stored, bits_stored=12, voi_lut=table)
+  np.testing.assert_array_equal(dicom.read(data, LIMIT)[0], table[stored])
+
+
 def test_a_narrow_window_clips_as_the_standard_says(film):
   stored = dicom_files.twelve_bit(film)
   data = dicom_files.make(stored, bits_stored=12, window=(2048, 1024))
