@@ -57,7 +57,7 @@ def test_every_shared_original_gets_the_builds_pixels(shared_data):
 ])
 def test_other_geometries_on_a_sample(shared_data, size, channels, fit,
                                       encoding):
-  paths = _originals(shared_data, every=9)
+  paths = _originals(shared_data, every=18)
   assert _different_pixels(paths, size, channels, fit, encoding) == []
 
 
