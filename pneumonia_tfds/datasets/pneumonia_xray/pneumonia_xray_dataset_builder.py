@@ -173,6 +173,19 @@ class _BuildOptions:
   max_examples_per_split: Optional[int] = None
 
 
+README = "pneumonia_tfds/datasets/pneumonia_xray/README.md"
+
+
+def short_description(readme: str) -> str:
+  """The first paragraph after the README's title, and a link to the rest."""
+  paragraphs = [p.strip() for p in readme.split("\n\n")
+                if p.strip() and not p.lstrip().startswith("#")]
+  first = " ".join(paragraphs[0].split()) if paragraphs else ""
+  return (f"{first}\n\nSources, licences, manual_dir layout, label mapping, "
+          f"patients, splits and the build report: {README} (installed "
+          "with the package, beside the builder).")
+
+
 def _config(name: str, description: str, **kwargs) -> PneumoniaXrayConfig:
   return PneumoniaXrayConfig(name=name, description=description, **kwargs)
 
@@ -235,6 +248,15 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     self._download_missing = download_missing
     self._worker_base_dir = worker_manual_dir
     self._options = _BuildOptions()
+
+  @classmethod
+  def get_metadata(cls):
+    """The README's first paragraph as the description, with where the rest
+    is: `tfds build` and DatasetInfo print the description whole, and the
+    full README is hundreds of lines."""
+    metadata = super().get_metadata()
+    return dataclasses.replace(
+        metadata, description=short_description(metadata.description))
 
   def _info(self) -> tfds.core.DatasetInfo:
     config = self.builder_config
