@@ -108,10 +108,11 @@ def main(argv) -> None:
   except ValueError as e:
     raise app.UsageError(str(e)) from e
   overall = result["overall"]
-  print(f"{result['split']}: ROC AUC {overall['roc_auc']['value']}, "
-        f"sensitivity {overall['sensitivity']['value']}, specificity "
-        f"{overall['specificity']['value']} at threshold "
-        f"{result['threshold']['threshold']!r}; report in "
+  # Four significant digits for reading; metrics.json keeps full precision.
+  print(f"{result['split']}: ROC AUC {overall['roc_auc']['value']:.4g}, "
+        f"sensitivity {overall['sensitivity']['value']:.4g}, specificity "
+        f"{overall['specificity']['value']:.4g} at threshold "
+        f"{result['threshold']['threshold']:.4g}; report in "
         f"{result['output_dir']}/report.md")
 
 

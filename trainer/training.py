@@ -4,6 +4,7 @@ Called through `trainer.train.run`; never reads flags.
 """
 
 import contextlib
+import sys
 import warnings
 from typing import Optional
 
@@ -102,7 +103,8 @@ def run(config: config_lib.TrainConfig,
       history = model.fit(
           data.train, epochs=config.epochs,
           steps_per_epoch=data.steps_per_epoch,
-          class_weight=data.class_weight, shuffle=False, verbose=2,
+          class_weight=data.class_weight, shuffle=False,
+          verbose=fit_verbosity(sys.stdout),
           callbacks=callbacks_lib.make_callbacks(config, output_dir,
                                                  validation_callback, epoch))
     export.export_best(model, output_dir,
@@ -127,6 +129,13 @@ def build_and_compile(config: config_lib.TrainConfig, num_classes: int,
   if strategy_lib.is_multi_worker(strategy):
     multi_worker.patch_model(model, strategy)
   return model
+
+
+def fit_verbosity(stream) -> int:
+  """Keras' per-batch progress bar in a terminal (1), one line per epoch in a
+  log file or a pipe (2), where a bar's carriage returns would be noise."""
+  isatty = getattr(stream, "isatty", None)
+  return 1 if isatty is not None and isatty() else 2
 
 
 @contextlib.contextmanager
