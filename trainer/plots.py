@@ -88,6 +88,10 @@ def precision_recall_curve(y_true, scores, threshold: float, path: str,
   return _save(fig, path)
 
 
+# The logit axis reaches at least this close to 0 and 1.
+LOGIT_EDGE = 1e-3
+
+
 def threshold_curves(y_true, scores, threshold: float, path: str,
                      fixed: Sequence[float] = ()) -> str:
   """Sensitivity (TPR) and FPR against the threshold, marking the chosen and
@@ -95,18 +99,25 @@ def threshold_curves(y_true, scores, threshold: float, path: str,
   fpr, tpr, thresholds = sk_metrics.roc_curve(y_true, scores,
                                               drop_intermediate=False)
   finite = np.isfinite(thresholds)
+  # A logit axis: thresholds crowd near 0 and 1 (a chosen 0.992 sits in the
+  # last pixel of a linear axis); 0 and 1 themselves are drawn at the edges.
+  inside = [v for v in (threshold, *thresholds[finite]) if 0 < v < 1]
+  edge = min([LOGIT_EDGE] + [min(v, 1 - v) for v in inside])
+  edge = max(edge / 2, 1e-7)
+  shown = np.clip(thresholds[finite], edge, 1 - edge)
   fig = _figure(5.5, 4.0)
   ax = fig.add_subplot()
-  ax.step(thresholds[finite], tpr[finite], where="post", lw=2,
-          label="TPR (sensitivity)")
-  ax.step(thresholds[finite], fpr[finite], where="post", lw=2,
+  ax.step(shown, tpr[finite], where="post", lw=2, label="TPR (sensitivity)")
+  ax.step(shown, fpr[finite], where="post", lw=2,
           label="FPR (1 - specificity)")
   for value in fixed:
     ax.axvline(value, color="gray", lw=0.8, ls=":")
-  ax.axvline(threshold, color="crimson", lw=1.5, ls="--",
-             label=f"chosen {threshold:.3g}")
-  ax.set(xlabel="threshold on P(pneumonia)", ylabel="rate",
-         title="Rates against the threshold", xlim=(0, 1), ylim=(-0.01, 1.01))
+  ax.axvline(min(max(threshold, edge), 1 - edge), color="crimson", lw=1.5,
+             ls="--", label=f"chosen {threshold:.4g}")
+  ax.set_xscale("logit")
+  ax.set(xlabel="threshold on P(pneumonia) (logit scale)", ylabel="rate",
+         title="Rates against the threshold", xlim=(edge, 1 - edge),
+         ylim=(-0.01, 1.01))
   ax.legend(fontsize=8)
   return _save(fig, path)
 

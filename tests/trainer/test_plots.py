@@ -157,3 +157,19 @@ def test_overlay_blends_only_where_the_map_is_high():
   assert blended.shape == (8, 8, 3)
   np.testing.assert_allclose(blended[1:, :], 0.5)
   assert not np.allclose(blended[0, 0], 0.5)
+
+
+def test_threshold_axis_is_logit_and_shows_a_threshold_near_one(tmp_path,
+                                                                drawn):
+  # A chosen threshold of 0.992 (the quick start's kind) must be readable.
+  scores = np.concatenate([S, [0.0, 1.0, 0.9995]])
+  labels = np.concatenate([Y, [0, 1, 1]])
+  plots.threshold_curves(labels, scores, 0.992, str(tmp_path / "t.png"))
+  (ax,) = drawn[-1].axes
+  assert ax.get_xscale() == "logit"
+  low, high = ax.get_xlim()
+  assert 0 < low < 1e-3 and 1 - 1e-3 < high < 1
+  assert high > 0.9995  # the largest score below 1 is on the axis
+  (chosen,) = [line for line in ax.get_lines()
+               if line.get_label().startswith("chosen")]
+  assert float(chosen.get_xdata()[0]) == 0.992
