@@ -18,6 +18,7 @@ the largest |P(serving) - P(predict)| over the files of the last round.
 import os
 
 from bench import config as config_lib
+from bench import data
 from bench import report
 from bench import stats
 
@@ -40,11 +41,10 @@ def row_specs() -> list[report.Spec]:
 
 
 def _files(config: config_lib.BenchConfig) -> list[str]:
-  root = config.shared_data
-  kermany = sorted(os.path.join(folder, name) for folder, _, names in
-                   os.walk(os.path.join(root, "chest_xray"))
-                   for name in names if name.endswith(".jpeg"))
-  images = os.path.join(root, "covid-chestxray-dataset", "images")
+  kermany = data.class_files(os.path.join(config.shared_data, data.KERMANY),
+                             data.KERMANY_SPLITS)
+  images = os.path.join(config.shared_data, "covid-chestxray-dataset",
+                        "images")
   ieee = sorted(os.path.join(images, name) for name in os.listdir(images))
   files = kermany + ieee
   return files[::20] if config.quick else files

@@ -64,6 +64,11 @@ def _flatten(image: Image.Image, channels: int) -> Image.Image:
   return image.convert("L" if channels == 1 else "RGB")
 
 
+def _check_not_too_small(width: int, height: int) -> None:
+  if width < 2 or height < 2:
+    raise ImageError(f"image is only {width}x{height} pixels", TOO_SMALL)
+
+
 def decode(data: bytes, channels: int,
            min_size: Optional[int] = None) -> Image.Image:
   """Decodes JPEG/PNG/... bytes by content to an upright L or RGB image.
@@ -101,8 +106,7 @@ def decode(data: bytes, channels: int,
       raise ImageError(f"declared size {width}x{height} "
                        f"({width * height} pixels) is over the {MAX_PIXELS} "
                        "pixel limit (decompression bomb guard)", TOO_LARGE)
-    if width < 2 or height < 2:
-      raise ImageError(f"image is only {width}x{height} pixels", TOO_SMALL)
+    _check_not_too_small(width, height)
     if min_size and image.format in ("JPEG", "MPO"):
       image.draft("L" if channels == 1 else "RGB", (min_size, min_size))
     image.load()
@@ -125,9 +129,7 @@ def decode_dicom(data: bytes) -> Image.Image:
     film, _ = dicom.read(data, MAX_PIXELS)
   except dicom.DicomError as e:
     raise ImageError(str(e), e.reason) from None
-  if min(film.shape) < 2:
-    raise ImageError(f"image is only {film.shape[1]}x{film.shape[0]} pixels",
-                     TOO_SMALL)
+  _check_not_too_small(film.shape[1], film.shape[0])
   return Image.fromarray(film, mode="L")
 
 

@@ -30,6 +30,13 @@ class Geometry:
   fit: str
   encoding: str
 
+  @classmethod
+  def of(cls, config) -> "Geometry":
+    """The geometry of a builder config (its image_size, channels, fit and
+    encoding)."""
+    return cls(config.image_size, config.channels, config.fit,
+               config.encoding)
+
 
 @dataclasses.dataclass(frozen=True)
 class Digest:

@@ -38,6 +38,14 @@ def shared_data() -> pathlib.Path:
   return _require_shared_data()
 
 
+def shared_originals(shared: pathlib.Path) -> list[pathlib.Path]:
+  """The 432 full-size originals: the 286 Kermany JPEGs, then the 146
+  ieee8023 images (JPEG and PNG), each part sorted by path."""
+  kermany = sorted((shared / "chest_xray").rglob("*.jpeg"))
+  ieee8023 = sorted((shared / "covid-chestxray-dataset" / "images").iterdir())
+  return kermany + ieee8023
+
+
 def copy_kermany_subset(target: pathlib.Path, per_class: dict[str, int],
                         shared: pathlib.Path = SHARED_DATA) -> None:
   """Copies the first `per_class[split]` chest_xray_small files (by name) of

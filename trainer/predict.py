@@ -6,10 +6,10 @@
 Takes files and folders (searched recursively for image files) in any format
 the dataset accepts (JPEG or PNG, grayscale/RGB/RGBA, any size, or DICOM:
 modality and VOI LUTs, MONOCHROME1; whatever the extension says) and
-preprocesses them exactly as the dataset build and the training pipeline do. One row per file: path, P(pneumonia), the label
-called at the run's saved threshold (model_dir/threshold.json, written by
-trainer.evaluate; --threshold overrides it), type probabilities for a
-multi-class model, a warning to read the score with (a lateral DICOM film),
+preprocesses them exactly as the dataset build and the training pipeline do.
+One row per file: path, P(pneumonia), the label called at the run's saved
+threshold (model_dir/threshold.json, written by trainer.evaluate;
+--threshold overrides it), type probabilities for a multi-class model, a warning to read the score with (a lateral DICOM film),
 and an error message for a file that cannot be read or is not a chest
 radiograph by its DICOM tags.
 Files, folders, the CSV and the heat maps may be on gs:// (tf.io.gfile). A

@@ -24,6 +24,7 @@ import tensorflow_datasets as tfds
 from pipeline import preprocess
 from pneumonia_tfds import dicom
 from pneumonia_tfds import images as images_lib
+from pneumonia_tfds import labels
 from pneumonia_tfds import per_file
 from trainer import gradcam
 from trainer import plots
@@ -41,7 +42,7 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff",
 # Far above any chest X-ray file (the largest source file is 2.9 MB); keeps a
 # stray huge file from being read into memory.
 MAX_FILE_BYTES = 256 * 1024 * 1024
-LABEL_NAMES = ("normal", "pneumonia")
+LABEL_NAMES = labels.LABELS
 
 
 def find_files(paths: Sequence[str]) -> list[str]:

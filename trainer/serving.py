@@ -28,12 +28,12 @@ import tensorflow as tf
 
 from pipeline import decode
 from pipeline import preprocess
+from pneumonia_tfds import labels
 from pneumonia_tfds import per_file
 from trainer import storage
 
 INPUT = "image_bytes"
 INFO = "serving.json"
-LABELS = ("normal", "pneumonia")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,7 +84,8 @@ def _outputs(spec: Spec, probabilities: tf.Tensor) -> dict[str, tf.Tensor]:
   # ("instances") requires it.
   threshold = tf.fill(tf.shape(p), tf.constant(spec.threshold, tf.float32))
   outputs = {"p_pneumonia": p, "threshold": threshold,
-             "label": tf.where(p >= threshold, LABELS[1], LABELS[0])}
+             "label": tf.where(p >= threshold, labels.LABELS[1],
+                               labels.LABELS[0])}
   if multiclass:
     outputs["probabilities"] = probabilities
     outputs["predicted_type"] = tf.gather(tf.constant(spec.class_names),

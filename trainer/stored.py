@@ -14,7 +14,5 @@ def stored_format(dataset: str) -> tuple[per_file.Geometry,
                                          tfds.features.Image]:
   """The stored image geometry of a TFDS config, and its image feature."""
   builder = tfds.builder(dataset)
-  config = builder.builder_config
-  return (per_file.Geometry(size=config.image_size, channels=config.channels,
-                            fit=config.fit, encoding=config.encoding),
+  return (per_file.Geometry.of(builder.builder_config),
           builder.info.features["image"])

@@ -11,12 +11,11 @@ import tensorflow as tf
 
 from pipeline import decode
 from pneumonia_tfds import images
+from tests import conftest
 
 
 def _originals(shared_data, every: int = 1) -> list:
-  kermany = sorted((shared_data / "chest_xray").rglob("*.jpeg"))
-  ieee = sorted((shared_data / "covid-chestxray-dataset" / "images").iterdir())
-  return (kermany + ieee)[::every]
+  return conftest.shared_originals(shared_data)[::every]
 
 
 def _pillow_stored(data: bytes, size, channels, fit, encoding) -> np.ndarray:

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests import conftest
 from tests.trainer import evaluation_helpers
 from tests.trainer import helpers
 from trainer import evaluate
@@ -38,9 +39,7 @@ def _saved_model(model_dir: str) -> str:
 
 
 def _originals(shared_data) -> list[str]:
-  kermany = sorted((shared_data / "chest_xray").rglob("*.jpeg"))
-  ieee = sorted((shared_data / "covid-chestxray-dataset" / "images").iterdir())
-  return [os.fspath(path) for path in kermany + ieee]
+  return [os.fspath(path) for path in conftest.shared_originals(shared_data)]
 
 
 def _serve(saved_model: str, files, batch_size: int = 32) -> dict:

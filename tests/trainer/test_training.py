@@ -7,24 +7,23 @@ import os
 from trainer import training
 
 
-def test_a_terminal_gets_the_progress_bar():
-  controller, terminal = os.openpty()
+def _verbosity_writing_to(descriptors: tuple[int, int]) -> int:
+  """fit_verbosity of a stream on the second of a pair of descriptors (a
+  pty's or a pipe's ends), both closed afterwards."""
   try:
-    with open(terminal, "w", closefd=False) as stream:
-      assert training.fit_verbosity(stream) == 1
+    with open(descriptors[1], "w", closefd=False) as stream:
+      return training.fit_verbosity(stream)
   finally:
-    os.close(controller)
-    os.close(terminal)
+    for descriptor in descriptors:
+      os.close(descriptor)
+
+
+def test_a_terminal_gets_the_progress_bar():
+  assert _verbosity_writing_to(os.openpty()) == 1
 
 
 def test_a_pipe_or_a_file_gets_one_line_per_epoch(tmp_path):
-  read_end, write_end = os.pipe()
-  try:
-    with open(write_end, "w", closefd=False) as pipe:
-      assert training.fit_verbosity(pipe) == 2
-  finally:
-    os.close(read_end)
-    os.close(write_end)
+  assert _verbosity_writing_to(os.pipe()) == 2
   with open(tmp_path / "train.log", "w") as log:
     assert training.fit_verbosity(log) == 2
   assert training.fit_verbosity(io.StringIO()) == 2

@@ -382,8 +382,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         split_ratios=tuple(config.split_ratios), seed=config.seed,
         max_examples_per_split=None if options.beam
         else options.max_examples_per_split)
-    geometry = per_file.Geometry(config.image_size, config.channels,
-                                 config.fit, config.encoding)
+    geometry = per_file.Geometry.of(config)
     logging.info("pneumonia_xray: %d records from %s", len(records),
                  sorted(roots))
     if options.beam:
