@@ -110,6 +110,7 @@ if __name__ == "__main__":
           "pneumonia-train=trainer.train:console_main",
           "pneumonia-evaluate=trainer.evaluate:console_main",
           "pneumonia-predict=trainer.predict:console_main",
+          "pneumonia-choose-threshold=trainer.choose_threshold:console_main",
       ]},
       extras_require=EXTRAS_REQUIRE,
   )

@@ -16,6 +16,9 @@ MEMORY_FRACTIONS = (("1/16", 16), ("1/4", 4), ("all", 1))
 # Parts of the scale section's synthetic sources, as (label, every): the
 # first whole patients holding at least 1/16 of the files, 1/4, all.
 SCALE_FRACTIONS = (("1/16", 16), ("1/4", 4), ("all", 1))
+# Entries of the quality section: the two binary models, then small_resnet
+# trained on the pneumonia types (bench/quality.py).
+QUALITY_MODELS = ("small_resnet", "blog_cnn", "small_resnet_type")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,7 +30,9 @@ class BenchConfig:
     work_dir: where builds, pickles and model dirs are written.
     out_dir: where results.json and results.md go.
     quick: a few images and one repeat: checks that every row still runs.
-    quality: also run section 5 (trains two models; long).
+    quality: also run section 5 (trains three models; long).
+    quality_models: the entries of section 5 to run (QUALITY_MODELS); the
+      others' rows say "not run".
     sections: the sections to run; the others' rows say "not run".
     repeats: repeats of each timed figure (training: timed windows).
     memory_repeats: fresh child processes per memory figure.
@@ -39,6 +44,7 @@ class BenchConfig:
   out_dir: str
   quick: bool = False
   quality: bool = False
+  quality_models: tuple[str, ...] = QUALITY_MODELS
   sections: tuple[str, ...] = SECTIONS
   repeats: int = 3
   memory_repeats: int = 3
@@ -49,6 +55,10 @@ class BenchConfig:
     if unknown:
       raise ValueError(f"sections: unknown {sorted(unknown)}; known: "
                        f"{', '.join(SECTIONS)}")
+    unknown = set(self.quality_models) - set(QUALITY_MODELS)
+    if unknown:
+      raise ValueError(f"quality_models: unknown {sorted(unknown)}; known: "
+                       f"{', '.join(QUALITY_MODELS)}")
     for name in ("repeats", "memory_repeats", "quality_epochs"):
       if getattr(self, name) < 1:
         raise ValueError(f"{name}: must be at least 1, got "

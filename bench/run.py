@@ -1,7 +1,8 @@
 """The benchmark: one command, one table of figures and ratios, one run.
 
   python -m bench.run             # sections 1-4, 6 and 7, about 8 + 12 + 1 minutes idle
-  python -m bench.run --quality   # also section 5 (trains two models; long)
+  python -m bench.run --quality   # also section 5 (trains three models; long)
+  python -m bench.run --quality --sections=quality --quality_models=small_resnet_type
   python -m bench.run --quick     # a few images, one repeat: checks every row
 
 Prints the table and writes it as results.json and results.md to --out_dir
@@ -37,7 +38,11 @@ def define_flags() -> None:
   flags.DEFINE_boolean("quick", False, "A few images and one repeat: every "
                        "row, no meaningful figure (for the smoke test).")
   flags.DEFINE_boolean("quality", False, "Also run section 5: train and "
-                       "evaluate small_resnet and blog_cnn (long).")
+                       "evaluate small_resnet and blog_cnn, and small_resnet "
+                       "on the pneumonia types (long).")
+  flags.DEFINE_list("quality_models", list(config_lib.QUALITY_MODELS),
+                    "Entries of section 5 to run; the rows of the others say "
+                    "'not run'.")
   flags.DEFINE_list("sections", list(config_lib.SECTIONS),
                     "Sections to run; the rows of the others say 'not run'.")
   flags.DEFINE_string("shared_data", DEFAULT_SHARED_DATA,
@@ -64,6 +69,7 @@ def config_from_flags(work_dir: str, out_dir: str) -> config_lib.BenchConfig:
   return config_lib.BenchConfig(
       shared_data=os.path.abspath(FLAGS.shared_data), work_dir=work_dir,
       out_dir=out_dir, quick=quick, quality=FLAGS.quality,
+      quality_models=tuple(FLAGS.quality_models),
       sections=tuple(FLAGS.sections),
       repeats=FLAGS.repeats or (1 if quick else 3),
       memory_repeats=FLAGS.memory_repeats or (1 if quick else 3),

@@ -38,3 +38,17 @@ def test_quickstart_builds_trains_evaluates_and_reports(shared_data, tmp_path):
   threshold = json.loads((tmp_path / "run" / "threshold.json").read_text())
   assert threshold["split"] == "validation"
   assert 0.0 < metrics["overall"]["roc_auc"]["value"] <= 1.0
+  # Scores calibrated on validation; the threshold is on that scale.
+  calibration = json.loads((tmp_path / "run" / "calibration.json").read_text())
+  assert calibration["split"] == "validation"
+  assert threshold["temperature"] == calibration["temperature"]
+  # The shift paragraph is there exactly when a test rate falls outside
+  # validation's interval at the threshold.
+  outside = False
+  for name in ("sensitivity", "specificity"):
+    low, high = threshold[f"{name}_ci"]
+    value = metrics["overall"][name]["value"]
+    outside = outside or not low <= value <= high
+  assert metrics["shift"]["shifted"] == outside
+  text = (report_dir / "report.md").read_text()
+  assert ("did not carry over" in text) == outside

@@ -54,6 +54,9 @@ class TrainConfig:
   brightness: float = _AUGMENT_DEFAULTS.brightness
   contrast: float = _AUGMENT_DEFAULTS.contrast
   horizontal_flip: bool = _AUGMENT_DEFAULTS.horizontal_flip
+  downscale: float = _AUGMENT_DEFAULTS.downscale
+  sharpen: float = _AUGMENT_DEFAULTS.sharpen
+  jpeg_min_quality: int = _AUGMENT_DEFAULTS.jpeg_min_quality
   balance: str = "class_weight"
   seed: int = 0
   early_stopping_patience: int = 5

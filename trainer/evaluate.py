@@ -4,10 +4,12 @@
       --threshold_method=sensitivity --target_sensitivity=0.95
 
 Writes metrics.json, report.md, predictions.csv and PNG figures to
---output_dir (default model_dir/evaluation/<split>). The operating threshold
-is chosen on --threshold_split (validation), never on the reported split, and
-saved as model_dir/threshold.json for `trainer.predict`, with the sha256 of
-the model file it belongs to. model_dir and --output_dir may be on gs://.
+--output_dir (default model_dir/evaluation/<split>). On --threshold_split
+(validation), never on the reported split, a temperature is fitted that
+calibrates the scores, and the operating threshold is chosen on the
+calibrated scores; both are saved (model_dir/calibration.json and
+threshold.json, with the sha256 of the model file they belong to) and used
+by `trainer.predict` and the exported SavedModel. model_dir and --output_dir may be on gs://.
 Flags are defined only here; library users call `evaluate(...)`. TensorFlow
 is imported only when an evaluation runs, so --help stays fast.
 """
@@ -45,8 +47,14 @@ def define_flags() -> None:
                      "for --threshold_method=cost.", lower_bound=0)
   flags.DEFINE_string("threshold_split", "validation", "Split the threshold "
                       "is chosen on; must differ from --split.")
-  flags.DEFINE_boolean("save_threshold", True, "Write the chosen threshold to "
-                       "model_dir/threshold.json (used by trainer.predict).")
+  flags.DEFINE_boolean("save_threshold", True, "Write the calibration and the "
+                       "chosen threshold to model_dir (calibration.json, "
+                       "threshold.json; used by trainer.predict and the "
+                       "SavedModel).")
+  flags.DEFINE_boolean("calibrate", True, "Fit a temperature on "
+                       "--threshold_split that calibrates the scores "
+                       "(temperature scaling); the threshold is chosen on "
+                       "the calibrated scores.")
   flags.DEFINE_integer("bootstrap", 1000, "Bootstrap resamples of patient "
                        "groups for the confidence intervals; 0 disables.",
                        lower_bound=0)
@@ -67,7 +75,8 @@ def evaluate(model_dir: str, data_dir: Optional[str] = None,
              threshold_method: str = "sensitivity",
              target_sensitivity: float = 0.95, cost_fn: float = 5.0,
              cost_fp: float = 1.0, threshold_split: str = "validation",
-             save_threshold: bool = True, n_bootstrap: int = 1000,
+             save_threshold: bool = True, calibrate: bool = True,
+             n_bootstrap: int = 1000,
              confidence: float = 0.95, seed: int = 0, batch_size: int = 64,
              examples_per_kind: int = 2,
              gradcam: bool = True) -> dict[str, Any]:
@@ -84,7 +93,8 @@ def evaluate(model_dir: str, data_dir: Optional[str] = None,
       threshold_method=threshold_method,
       target_sensitivity=target_sensitivity, cost_fn=cost_fn,
       cost_fp=cost_fp, threshold_split=threshold_split,
-      save_threshold=save_threshold, n_bootstrap=n_bootstrap,
+      save_threshold=save_threshold, calibrate=calibrate,
+      n_bootstrap=n_bootstrap,
       confidence=confidence, seed=seed, batch_size=batch_size,
       examples_per_kind=examples_per_kind, gradcam=gradcam)
   return evaluation.run(model_dir, data_dir=data_dir, split=split,
@@ -101,19 +111,28 @@ def main(argv) -> None:
         dataset=FLAGS.dataset, threshold_method=FLAGS.threshold_method,
         target_sensitivity=FLAGS.target_sensitivity, cost_fn=FLAGS.cost_fn,
         cost_fp=FLAGS.cost_fp, threshold_split=FLAGS.threshold_split,
-        save_threshold=FLAGS.save_threshold, n_bootstrap=FLAGS.bootstrap,
+        save_threshold=FLAGS.save_threshold, calibrate=FLAGS.calibrate,
+        n_bootstrap=FLAGS.bootstrap,
         confidence=FLAGS.confidence, seed=FLAGS.seed,
         batch_size=FLAGS.batch_size,
         examples_per_kind=FLAGS.examples_per_kind, gradcam=FLAGS.gradcam)
   except ValueError as e:
     raise app.UsageError(str(e)) from e
   overall = result["overall"]
-  # Four significant digits for reading; metrics.json keeps full precision.
+  calibration = result["calibration"]
+  temperature = calibration["temperature"]
+  # Four significant digits for reading; the JSON files keep full precision.
   print(f"{result['split']}: ROC AUC {overall['roc_auc']['value']:.4g}, "
         f"sensitivity {overall['sensitivity']['value']:.4g}, specificity "
         f"{overall['specificity']['value']:.4g} at threshold "
-        f"{result['threshold']['threshold']:.4g}; report in "
-        f"{result['output_dir']}/report.md")
+        f"{result['threshold']['threshold']:.4g}; ECE "
+        f"{calibration['ece']:.4g}"
+        + ("" if temperature is None else
+           f" (raw {calibration['raw']['ece']:.4g}, temperature "
+           f"{temperature:.4g})")
+        + (", the operating point did not carry over (see the report)"
+           if result["shift"]["shifted"] else "")
+        + f"; report in {result['output_dir']}/report.md")
 
 
 def console_main() -> None:

@@ -15,15 +15,18 @@ import numpy as np
 from pipeline import input as input_lib
 from pneumonia_tfds import labels
 from trainer import bootstrap
+from trainer import calibration as calibration_lib
 from trainer import export
 from trainer import gradcam
 from trainer import metrics
 from trainer import plots
 from trainer import report
 from trainer import run_dir
+from trainer import shift
 from trainer import split_scores
 from trainer import storage
 from trainer import thresholds
+from trainer import type_metrics
 
 THRESHOLD_METHODS = thresholds.METHODS + ("saved",)
 # Kinds of the example grid, in grid order: (name, called, truly positive).
@@ -40,6 +43,7 @@ class Options:
   cost_fp: float = 1.0
   threshold_split: str = "validation"
   save_threshold: bool = True
+  calibrate: bool = True
   n_bootstrap: int = bootstrap.DEFAULT_RESAMPLES
   confidence: float = bootstrap.DEFAULT_CONFIDENCE
   seed: int = 0
@@ -72,16 +76,55 @@ def _split_base(split: str) -> str:
   return split.split("[", 1)[0].strip()
 
 
-def choose_threshold(trained: run_dir.TrainedModel,
-                     config: input_lib.InputConfig, split: str,
-                     options: Options) -> thresholds.Choice:
-  """The operating threshold, chosen on options.threshold_split (never on
-  the reported `split`) or read from model_dir."""
+@dataclasses.dataclass(frozen=True)
+class OperatingPoint:
+  """How scores are read: the calibration and the threshold on its scores."""
+  calibration: Optional[calibration_lib.Calibration]
+  choice: thresholds.Choice
+
+
+def _fit_labels(p: split_scores.Predictions) -> np.ndarray:
+  """Class ids into the model's output columns."""
+  return p.pneumonia_type if len(p.class_names) > 2 else p.label
+
+
+def fit_calibration(trained: run_dir.TrainedModel,
+                    config: input_lib.InputConfig,
+                    validation: split_scores.Predictions,
+                    split: str) -> calibration_lib.Calibration:
+  """The temperature fitted on `validation`'s raw outputs."""
+  fitted = calibration_lib.fit(_fit_labels(validation),
+                               validation.raw_probabilities, split=split)
+  return dataclasses.replace(
+      fitted, dataset=config.dataset,
+      dataset_version=split_scores.dataset_version(config),
+      model_sha256=trained.model_sha256)
+
+
+def save_operating_point(trained: run_dir.TrainedModel,
+                         point: OperatingPoint) -> None:
+  """calibration.json, threshold.json, and the SavedModel reading scores the
+  same way."""
+  if point.calibration is None:
+    storage.remove(run_dir.path(trained.model_dir, run_dir.CALIBRATION))
+  else:
+    run_dir.write_calibration(point.calibration, trained.model_dir)
+  run_dir.write_threshold(point.choice, trained.model_dir)
+  export.export_with_threshold(trained, point.choice, point.calibration)
+
+
+def choose_operating_point(trained: run_dir.TrainedModel,
+                           config: input_lib.InputConfig, split: str,
+                           options: Options) -> OperatingPoint:
+  """The calibration and the threshold, fitted and chosen on
+  options.threshold_split (never on the reported `split`), or read from
+  model_dir."""
   if options.threshold_method == "saved":
     choice = trained.saved_threshold()
     if choice is None:
       raise ValueError(f"threshold_method 'saved': {trained.model_dir} has no "
                        f"{run_dir.THRESHOLD}")
+    point = OperatingPoint(trained.calibration, choice)
   else:
     if _split_base(options.threshold_split) == _split_base(split):
       raise ValueError(
@@ -90,22 +133,31 @@ def choose_threshold(trained: run_dir.TrainedModel,
           f"{options.threshold_split!r}")
     validation = split_scores.predict_split(trained, config,
                                             options.threshold_split)
+    fitted = (fit_calibration(trained, config, validation,
+                              options.threshold_split)
+              if options.calibrate else None)
+    validation = validation.calibrated(fitted)
     choice = thresholds.choose(
         options.threshold_method, validation.label, validation.scores,
         split=options.threshold_split,
         target_sensitivity=options.target_sensitivity,
         cost_fn=options.cost_fn, cost_fp=options.cost_fp)
+    choice = thresholds.with_intervals(
+        choice, validation.label, validation.scores, validation.patient_group,
+        n_resamples=options.n_bootstrap, confidence=options.confidence,
+        seed=options.seed)
     choice = dataclasses.replace(
         choice, dataset=config.dataset,
         dataset_version=split_scores.dataset_version(config),
-        model_sha256=trained.model_sha256)
+        model_sha256=trained.model_sha256,
+        temperature=fitted and fitted.temperature)
+    point = OperatingPoint(fitted, choice)
     if options.save_threshold:
-      run_dir.write_threshold(choice, trained.model_dir)
-      export.export_with_threshold(trained, choice)
-  if _split_base(choice.split) == _split_base(split):
-    raise ValueError(f"the saved threshold was chosen on {choice.split!r}, the "
-                     f"split being reported")
-  return choice
+      save_operating_point(trained, point)
+  if _split_base(point.choice.split) == _split_base(split):
+    raise ValueError(f"the saved threshold was chosen on "
+                     f"{point.choice.split!r}, the split being reported")
+  return point
 
 
 def _named_thresholds(chosen: float) -> list[tuple[str, float]]:
@@ -131,10 +183,20 @@ def _by(p: split_scores.Predictions, column: np.ndarray, threshold: float,
           for value in sorted(set(column.tolist()))}
 
 
+def _calibration(p: split_scores.Predictions,
+                 fitted: Optional[calibration_lib.Calibration]) -> dict:
+  """Reliability of the reported scores, and of the raw outputs beside."""
+  return {**metrics.calibration_summary(p.label, p.scores),
+          "temperature": p.temperature,
+          "fitted": None if fitted is None else fitted.to_dict(),
+          "raw": metrics.calibration_summary(p.label, p.raw_scores)}
+
+
 def compute_metrics(p: split_scores.Predictions, class_names: tuple[str, ...],
-                    choice: thresholds.Choice,
+                    point: OperatingPoint,
                     options: Options) -> dict[str, Any]:
   """Everything metrics.json holds about the predictions (no file I/O)."""
+  choice = point.choice
   threshold = choice.threshold
   overall = _with_intervals(p, np.ones(p.label.size, bool), threshold, options)
   type_names = np.asarray(labels.PNEUMONIA_TYPES, dtype=object)
@@ -149,7 +211,8 @@ def compute_metrics(p: split_scores.Predictions, class_names: tuple[str, ...],
       "confusion_matrices": [
           {"name": name, **metrics.confusion_at(p.label, p.scores, t)}
           for name, t in _named_thresholds(threshold)],
-      "calibration": metrics.calibration_summary(p.label, p.scores),
+      "calibration": _calibration(p, point.calibration),
+      "shift": shift.check(choice.to_dict(), overall["metrics"]),
       "by_source": _by(p, p.source, threshold, options),
       "by_view": _by(p, p.view, threshold, options),
       "by_pneumonia_type": metrics.positive_rate_by_group(
@@ -159,6 +222,11 @@ def compute_metrics(p: split_scores.Predictions, class_names: tuple[str, ...],
   if len(class_names) > 2:
     result["multiclass"] = metrics.multiclass_metrics(
         p.pneumonia_type, p.probabilities, class_names)
+    result["types"] = type_metrics.type_metrics(
+        p.pneumonia_type, p.probabilities, class_names, p.patient_group,
+        [type_metrics.kermany_folder(name) for name in p.file_name],
+        n_resamples=options.n_bootstrap, confidence=options.confidence,
+        seed=options.seed)
   return result
 
 
@@ -214,7 +282,7 @@ def example_grid(trained: run_dir.TrainedModel, config: input_lib.InputConfig,
     # ReLU leaves nothing when no region speaks for the called class (e.g.
     # a low threshold calls an image whose pneumonia logit is negative).
     empty = heatmap is not None and not np.any(heatmap > 0)
-    titles.append(f"{kind}  P={p.scores[i]:.3f}"
+    titles.append(f"{kind}  P={p.scores[i]:.4g}"
                   + (" (no evidence map)" if empty else "")
                   + f"\n{p.source[i]} / {type_names[p.pneumonia_type[i]]}")
   return plots.example_grid(
@@ -254,7 +322,8 @@ def _figures(trained: run_dir.TrainedModel, config: input_lib.InputConfig,
         trained.class_names, out("confusion_types"))
   calibration = result["calibration"]
   paths["reliability"] = plots.reliability_diagram(
-      p.label, p.scores, calibration, out("reliability"))
+      p.label, p.scores, calibration, out("reliability"), p.raw_scores,
+      calibration["raw"])
   history = run_dir.history(trained.model_dir)
   if history:
     paths["training_curves"] = plots.training_curves(history,
@@ -284,12 +353,15 @@ def run(model_dir: str, data_dir: Optional[str] = None, split: str = "test",
   trained = run_dir.load(model_dir)
   config = split_scores.eval_input_config(trained, dataset, data_dir,
                                           options.batch_size)
-  choice = choose_threshold(trained, config, split, options)
+  point = choose_operating_point(trained, config, split, options)
+  choice = point.choice
   output_dir = output_dir or run_dir.evaluation_dir(model_dir, split)
   storage.makedirs(output_dir)
-  logging.info("Threshold %r (%s on %s).", choice.threshold, choice.method,
-               choice.split)
-  p = split_scores.predict_split(trained, config, split)
+  logging.info("Threshold %.4g (%s on %s), temperature %s.", choice.threshold,
+               choice.method, choice.split,
+               "none" if choice.temperature is None
+               else f"{choice.temperature:.4g}")
+  p = split_scores.predict_split(trained, config, split, point.calibration)
   result = {
       "model_dir": storage.absolute(model_dir), "dataset": config.dataset,
       "data_dir": config.data_dir, "split": split,
@@ -298,7 +370,7 @@ def run(model_dir: str, data_dir: Optional[str] = None, split: str = "test",
       "image_size": trained.config.image_size,
       "channels": trained.config.channels,
       "class_names": list(trained.class_names),
-      **compute_metrics(p, trained.class_names, choice, options),
+      **compute_metrics(p, trained.class_names, point, options),
   }
   split_scores.write_predictions(
       p, trained.class_names, choice.threshold,

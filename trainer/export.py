@@ -13,6 +13,7 @@ from typing import Optional, Sequence
 from absl import logging
 import keras
 
+from trainer import calibration as calibration_lib
 from trainer import config as config_lib
 from trainer import run_dir
 from trainer import serving
@@ -31,14 +32,19 @@ def threshold_source(choice: thresholds.Choice) -> str:
     how += f" >= {choice.target_sensitivity}"
   elif choice.method == "cost":
     how += f" (FN {choice.cost_fn}, FP {choice.cost_fp})"
-  return (f"trainer.evaluate: {how} on {choice.dataset or 'the dataset'} "
-          f"{choice.split} (n={choice.n}), for model.keras sha256 "
-          f"{(choice.model_sha256 or '')[:12]}")
+  scores = ("raw scores" if choice.temperature is None
+            else f"scores calibrated with T={choice.temperature:.4g}")
+  where = (f"{choice.dataset} {choice.split}" if choice.dataset
+           else choice.split)
+  return (f"{choice.chosen_by}: {how} on {where} (n={choice.n}), {scores}, "
+          f"for model.keras sha256 {(choice.model_sha256 or '')[:12]}")
 
 
 def serving_spec(config: config_lib.TrainConfig,
                  class_names: Sequence[str],
-                 choice: Optional[thresholds.Choice] = None) -> serving.Spec:
+                 choice: Optional[thresholds.Choice] = None,
+                 calibration: Optional[calibration_lib.Calibration] = None
+                 ) -> serving.Spec:
   geometry, _ = stored.stored_format(config.dataset)
   return serving.Spec(
       stored=geometry, image_size=config.image_size, channels=config.channels,
@@ -46,7 +52,8 @@ def serving_spec(config: config_lib.TrainConfig,
       threshold=(thresholds.DEFAULT_THRESHOLD if choice is None
                  else float(choice.threshold)),
       threshold_source=(NO_THRESHOLD_YET if choice is None
-                        else threshold_source(choice)))
+                        else threshold_source(choice)),
+      temperature=None if calibration is None else calibration.temperature)
 
 
 def export_best(model: keras.Model, output_dir: str,
@@ -67,10 +74,13 @@ def export_best(model: keras.Model, output_dir: str,
                        spec)
 
 
-def export_with_threshold(trained: run_dir.TrainedModel,
-                          choice: thresholds.Choice) -> str:
-  """Exports the run's model.keras again, calling pneumonia at `choice`."""
-  spec = serving_spec(trained.config, trained.class_names, choice)
+def export_with_threshold(
+    trained: run_dir.TrainedModel, choice: thresholds.Choice,
+    calibration: Optional[calibration_lib.Calibration]) -> str:
+  """Exports the run's model.keras again, its scores read through
+  `calibration` and called at `choice`."""
+  spec = serving_spec(trained.config, trained.class_names, choice,
+                      calibration)
   path = serving.write(trained.model, run_dir.path(trained.model_dir,
                                                    run_dir.SAVED_MODEL), spec)
   logging.info("Exported %s with threshold %.4g.", path, choice.threshold)

@@ -151,27 +151,37 @@ def confusion_matrices(matrices: Sequence[tuple[str, Sequence[Sequence[int]]]],
 
 
 def reliability_diagram(y_true, scores, calibration: Mapping,
-                        path: str) -> str:
+                        path: str, raw_scores=None,
+                        raw_calibration: Optional[Mapping] = None) -> str:
   """Fraction positive against mean score in equal-width bins, with the bin
-  counts below.
+  counts below; the raw (uncalibrated) outputs' curve beside, if given.
 
   Args:
     y_true: 0/1 labels.
-    scores: P(positive) in [0, 1].
+    scores: P(positive) in [0, 1], as reported (calibrated).
     calibration: metrics.calibration_summary(y_true, scores) (as written to
       metrics.json): its ECE and Brier score go in the legend, its bins under
       the curve, so the figure shows the very bins the ECE was taken over.
     path: where the PNG goes (any trainer.storage path).
+    raw_scores, raw_calibration: the same for the model's raw outputs.
 
   Returns:
     `path`.
   """
   fig = _figure(4.8, 5.5)
   top, bottom = fig.subplots(2, 1, height_ratios=(3, 1), sharex=True)
-  sk_calibration.CalibrationDisplay.from_predictions(
-      y_true, scores, n_bins=calibration["n_bins"], strategy="uniform",
-      ax=top, name=(f"model (ECE {calibration['ece']:.3f}, Brier "
-                    f"{calibration['brier']:.3f})"), marker="o", lw=2)
+  temperature = calibration.get("temperature")
+  curves = [(scores, calibration,
+             "model" if temperature is None
+             else f"calibrated, T={temperature:.3g}", "o", "-")]
+  if raw_scores is not None and temperature is not None:
+    curves.insert(0, (raw_scores, raw_calibration, "raw output", "s", "--"))
+  for values, summary, name, marker, style in curves:
+    sk_calibration.CalibrationDisplay.from_predictions(
+        y_true, values, n_bins=calibration["n_bins"], strategy="uniform",
+        ax=top, name=(f"{name} (ECE {summary['ece']:.3f}, Brier "
+                      f"{summary['brier']:.3f})"), marker=marker, lw=2,
+        linestyle=style)
   top.set(xlabel="", ylabel="fraction pneumonia", title="Reliability diagram",
           xlim=(0, 1), ylim=(-0.01, 1.01))
   top.legend(loc="upper left", fontsize=8)

@@ -10,6 +10,7 @@ the JPEG round trip of the stored copy.
 """
 
 import csv
+import dataclasses
 import io
 import os
 import re
@@ -29,6 +30,7 @@ from pneumonia_tfds import per_file
 from trainer import gradcam
 from trainer import plots
 from trainer import run_dir
+from trainer import scores as scores_lib
 from trainer import storage
 from trainer import stored as stored_lib
 from trainer import thresholds
@@ -186,6 +188,68 @@ def _chunks(items: list, size: int) -> Iterator[tuple[int, list]]:
     yield start, items[start:start + size]
 
 
+@dataclasses.dataclass
+class Scored:
+  """One batch of files: what could be read, and the calibrated outputs."""
+  start: int  # position of the first file among all files
+  paths: list[str]
+  warnings: list[str]  # per file, "" if none
+  errors: list[str]  # per file, "" if scored
+  good: list[int]  # positions in `paths` of the scored files
+  batch: Optional[np.ndarray]  # model inputs of the scored files
+  probabilities: Optional[np.ndarray]  # (len(good), K), calibrated
+  scores: Optional[np.ndarray]  # (len(good),) P(pneumonia), calibrated
+
+
+def score_files(trained: run_dir.TrainedModel, files: Sequence[str],
+                batch_size: int = 32) -> Iterator[Scored]:
+  """Reads and scores `files` in batches, as the dataset's images are scored;
+  scores are read through the run's calibration. A file that cannot be read
+  gets its error and is left out of the batch."""
+  config = trained.config
+  stored, image_feature = stored_lib.stored_format(config.dataset)
+  for start, chunk in _chunks(list(files), batch_size):
+    scored = Scored(start, chunk, [""] * len(chunk), [""] * len(chunk), [],
+                    None, None, None)
+    inputs = []
+    for i, path in enumerate(chunk):
+      try:
+        model_input, warnings = read_model_input(
+            path, stored, image_feature, config.image_size, config.channels)
+        inputs.append(model_input)
+        scored.warnings[i] = "; ".join(warnings)
+        scored.good.append(i)
+      except ValueError as e:
+        scored.errors[i] = str(e)
+      except Exception as e:  # pylint: disable=broad-except
+        # A malformed file can make a decoder fail in ways images.decode
+        # does not name; one file must not stop the others.
+        scored.errors[i] = f"{type(e).__name__}: {e}"
+    if inputs:
+      scored.batch = np.stack(inputs)
+      scored.probabilities = scores_lib.calibrated(
+          trained.model.predict_on_batch(scored.batch), trained.calibration)
+      scored.scores = scores_lib.positive(scored.probabilities,
+                                          trained.class_names)
+    yield scored
+
+
+def _threshold(trained: run_dir.TrainedModel,
+               threshold: Optional[float]) -> float:
+  if trained.calibration_problem:
+    logging.warning("%s; scoring with the raw model outputs.",
+                    trained.calibration_problem)
+  if threshold is not None:
+    return threshold
+  saved = trained.saved_threshold()
+  if saved is None:
+    logging.warning("%s has no %s (run trainer.evaluate first); calling "
+                    "pneumonia at P >= %s.", trained.model_dir,
+                    run_dir.THRESHOLD, thresholds.DEFAULT_THRESHOLD)
+    return thresholds.DEFAULT_THRESHOLD
+  return saved.threshold
+
+
 def run(paths: Sequence[str], model_dir: str, output_csv: str, *,
         threshold: Optional[float] = None, gradcam_dir: Optional[str] = None,
         batch_size: int = 32) -> list[dict[str, str]]:
@@ -211,19 +275,8 @@ def run(paths: Sequence[str], model_dir: str, output_csv: str, *,
     raise ValueError(f"batch_size must be at least 1, got {batch_size}")
   files = find_files(paths)
   trained = run_dir.load(model_dir)
-  if threshold is None:
-    saved = trained.saved_threshold()
-    if saved is None:
-      logging.warning("%s has no %s (run trainer.evaluate first); calling "
-                      "pneumonia at P >= %s.", model_dir, run_dir.THRESHOLD,
-                      thresholds.DEFAULT_THRESHOLD)
-      threshold = thresholds.DEFAULT_THRESHOLD
-    else:
-      threshold = saved.threshold
-  config = trained.config
-  stored, image_feature = stored_lib.stored_format(config.dataset)
+  threshold = _threshold(trained, threshold)
   names = trained.class_names
-  multiclass = len(names) > 2
   if gradcam_dir:
     storage.makedirs(gradcam_dir)
   header = _header(names, bool(gradcam_dir))
@@ -231,64 +284,51 @@ def run(paths: Sequence[str], model_dir: str, output_csv: str, *,
   text = io.StringIO()
   writer = csv.DictWriter(text, header, lineterminator="\n")
   writer.writeheader()
-  for start, chunk in _chunks(files, batch_size):
+  for scored in score_files(trained, files, batch_size):
     # Every column in every row, as in the CSV ("" where not applicable).
     chunk_rows = [{**dict.fromkeys(header, ""), "path": path,
-                   "threshold": repr(float(threshold))} for path in chunk]
-    inputs, good = [], []
-    for i, path in enumerate(chunk):
-      try:
-        model_input, warnings = read_model_input(
-            path, stored, image_feature, config.image_size, config.channels)
-        inputs.append(model_input)
-        chunk_rows[i]["warning"] = "; ".join(warnings)
-        good.append(i)
-      except ValueError as e:
-        chunk_rows[i]["error"] = str(e)
-      except Exception as e:  # pylint: disable=broad-except
-        # A malformed file can make a decoder fail in ways images.decode
-        # does not name; one file must not stop the others.
-        chunk_rows[i]["error"] = f"{type(e).__name__}: {e}"
-    if inputs:
-      batch = np.stack(inputs)
-      outputs = np.asarray(trained.model.predict_on_batch(batch),
-                           np.float64)
-      if multiclass:
-        scores = 1.0 - outputs[:, names.index("normal")]
-      else:
-        scores = outputs[:, 0]
-      called = scores >= threshold
-      for j, i in enumerate(good):
+                   "threshold": scores_lib.as_text(threshold),
+                   "warning": warning, "error": error}
+                  for path, warning, error in zip(
+                      scored.paths, scored.warnings, scored.errors)]
+    if scored.good:
+      called = scored.scores >= threshold
+      for j, i in enumerate(scored.good):
         row = chunk_rows[i]
-        row["p_pneumonia"] = repr(float(scores[j]))
+        row["p_pneumonia"] = scores_lib.as_text(scored.scores[j])
         row["predicted_label"] = LABEL_NAMES[int(called[j])]
-        if multiclass:
-          for name, value in zip(names, outputs[j]):
-            row[f"p_{name}"] = repr(float(value))
-          row["predicted_type"] = names[int(np.argmax(outputs[j]))]
+        if len(names) > 2:
+          for name, value in zip(names, scored.probabilities[j]):
+            row[f"p_{name}"] = scores_lib.as_text(value)
+          row["predicted_type"] = names[int(np.argmax(
+              scored.probabilities[j]))]
       if gradcam_dir:
-        _write_overlays(trained, batch, scores, called, good, chunk,
-                        chunk_rows, start, gradcam_dir)
+        _write_overlays(trained, scored, called, chunk_rows, gradcam_dir)
     writer.writerows(chunk_rows)
     rows.extend(chunk_rows)
   storage.write_text(output_csv, text.getvalue())
-  scored = sum(1 for row in rows if not row.get("error"))
-  logging.info("Scored %d of %d files into %s.", scored, len(rows), output_csv)
+  n_scored = sum(1 for row in rows if not row.get("error"))
+  logging.info("Scored %d of %d files into %s.", n_scored, len(rows),
+               output_csv)
   return rows
 
 
-def _write_overlays(trained, batch, scores, called, good, chunk, chunk_rows,
-                    start: int, gradcam_dir: str) -> None:
+def _write_overlays(trained: run_dir.TrainedModel, scored: Scored,
+                    called: np.ndarray, chunk_rows: list[dict[str, str]],
+                    gradcam_dir: str) -> None:
   """Heat map of the class each image is called, beside the model input."""
+  batch = scored.batch
   maps = np.zeros(batch.shape[:3], np.float32)
   for is_called, target in ((True, gradcam.PNEUMONIA), (False, gradcam.NORMAL)):
     rows = np.flatnonzero(called == is_called)
     if rows.size:
       maps[rows] = gradcam.heatmaps(trained.model, batch[rows], target)
-  for j, i in enumerate(good):
+  for j, i in enumerate(scored.good):
     label = LABEL_NAMES[int(called[j])]
-    path = storage.join(gradcam_dir, _gradcam_name(start + i, chunk[i]))
-    plots.overlay_image(batch[j], maps[j], path,
-                        f"{storage.basename(chunk[i])}: P(pneumonia) "
-                        f"{scores[j]:.3f}, called {label}")
-    chunk_rows[i]["gradcam"] = path
+    path = scored.paths[i]
+    overlay = storage.join(gradcam_dir,
+                           _gradcam_name(scored.start + i, path))
+    plots.overlay_image(batch[j], maps[j], overlay,
+                        f"{storage.basename(path)}: P(pneumonia) "
+                        f"{scored.scores[j]:.4g}, called {label}")
+    chunk_rows[i]["gradcam"] = overlay

@@ -3,8 +3,9 @@
 The report is rendered from the very dict written to metrics.json, after the
 same rounding, so every number on the page is the number in the file (to
 its last printed digit). Metric values are rounded to DECIMALS places: more
-digits than any interval here can support. Thresholds are never rounded
-(a rounded threshold calls different images) and print in full.
+digits than any interval here can support. Thresholds are kept exact in the
+file (a rounded threshold calls different images) and print to four
+significant digits.
 """
 
 import math
@@ -15,8 +16,8 @@ from trainer import storage
 DECIMALS = 4
 METRICS_FILENAME = "metrics.json"
 REPORT_FILENAME = "report.md"
-# Keys whose float values are thresholds: kept exact.
-_EXACT_KEYS = frozenset({"threshold"})
+# Keys whose float values are thresholds or temperatures: kept exact.
+_EXACT_KEYS = frozenset({"threshold", "temperature"})
 _METRIC_LABELS = {
     "roc_auc": "ROC AUC", "pr_auc": "PR AUC (average precision)",
     "accuracy": "accuracy", "f1": "F1", "sensitivity": "sensitivity (recall)",
@@ -31,7 +32,8 @@ FIGURES = (
     ("confusion", "Confusion matrices at the fixed and the chosen thresholds."),
     ("confusion_types", "Confusion matrix of the pneumonia types (arg max)."),
     ("reliability", "Reliability diagram: observed fraction with pneumonia "
-     "against the mean predicted probability per bin."),
+     "against the mean predicted probability per bin, for the calibrated "
+     "scores and the raw model output."),
     ("training_curves", "Training history (per epoch)."),
     ("examples", "Examples with their P(pneumonia) and Grad-CAM heat maps of "
      "the class each is called: true/false positives/negatives at the "
@@ -78,7 +80,7 @@ def number(value: Any) -> str:
 
 
 def threshold_text(value: Optional[float]) -> str:
-  return "n/a" if value is None else repr(float(value))
+  return "n/a" if value is None else f"{float(value):.4g}"
 
 
 def interval(entry: Mapping[str, Any]) -> str:
@@ -87,7 +89,7 @@ def interval(entry: Mapping[str, Any]) -> str:
   return f"{number(entry['ci_low'])} to {number(entry['ci_high'])}"
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
   lines = ["| " + " | ".join(header) + " |",
            "| " + " | ".join("---" for _ in header) + " |"]
   lines += ["| " + " | ".join(row) + " |" for row in rows]
@@ -111,7 +113,7 @@ def _subgroup_table(groups: Mapping[str, Mapping[str, Any]],
       value = entry["metrics"][name]
       row.append(f"{number(value['value'])} ({interval(value)})")
     rows.append(row)
-  return _table(header, rows)
+  return table(header, rows)
 
 
 def _percent(bootstrap_info: Mapping[str, Any]) -> str:
@@ -131,9 +133,81 @@ def _threshold_section(m: Mapping[str, Any]) -> list[str]:
       f"P(pneumonia) >= **{threshold_text(t['threshold'])}** is called "
       f"pneumonia: {how}, chosen on the **{t['split']}** split "
       f"({number(t['n'])} images, {number(t['n_positive'])} with pneumonia), "
-      f"where it gives sensitivity {number(t['sensitivity'])} and "
-      f"specificity {number(t['specificity'])}. The split reported here was "
+      f"where it gives sensitivity {number(t['sensitivity'])}"
+      f"{_ci_text(t.get('sensitivity_ci'))} and specificity "
+      f"{number(t['specificity'])}{_ci_text(t.get('specificity_ci'))}"
+      f"{_scores_text(t.get('temperature'))}. The split reported here was "
       "not used to choose it.", ""]
+
+
+def _ci_text(bounds: Optional[Sequence[float]]) -> str:
+  if not bounds:
+    return ""
+  return f" (interval {number(bounds[0])} to {number(bounds[1])})"
+
+
+def _scores_text(temperature: Optional[float]) -> str:
+  if temperature is None:
+    return ", on the model's raw scores"
+  return (f", on scores calibrated with temperature "
+          f"{threshold_text(temperature)}")
+
+
+_SHIFT_CAUSES = (
+    "The images here differ from those the threshold was chosen on in a "
+    "way the model notices. Likely causes: another period, site or scanner, "
+    "or another pixel path (how an image reached its size and codec, e.g. "
+    "an original film against a downscaled, re-encoded copy). Remedy: "
+    "choose the threshold again on labelled images from where the model is "
+    "used (`python -m trainer.choose_threshold --model_dir=... "
+    "--images=FOLDER_OR_CSV`), which keeps the calibration and records "
+    "where the threshold came from.")
+
+
+def shift_lines(m: Mapping[str, Any]) -> list[str]:
+  """A plain-words paragraph when sensitivity or specificity here fall
+  outside the choosing split's interval; nothing otherwise."""
+  found = m.get("shift") or {}
+  if not found.get("shifted"):
+    return []
+  t = m["threshold"]
+  parts = []
+  for name, rate in found["rates"].items():
+    if rate["side"]:
+      low, high = rate["reference_ci"]
+      parts.append(f"{name} {number(rate['value'])} is {rate['side']} the "
+                   f"interval {number(low)} to {number(high)} that "
+                   f"{t['split']} gave")
+  return ["**The operating point did not carry over.** At this threshold, "
+          + "; ".join(parts) + ". " + _SHIFT_CAUSES, ""]
+
+
+def calibration_lines(c: Mapping[str, Any]) -> list[str]:
+  """The calibration section: the temperature, and before/after figures."""
+  lines = ["## Calibration", ""]
+  fitted = c.get("fitted")
+  if fitted:
+    lines += [
+        f"Scores are temperature-scaled: the model's logits divided by "
+        f"**T = {threshold_text(fitted['temperature'])}**, fitted on the "
+        f"{fitted['split']} split ({number(fitted['n'])} images; mean "
+        f"negative log-likelihood {number(fitted['nll_before'])} raw, "
+        f"{number(fitted['nll_after'])} scaled). One number cannot reorder "
+        "two images: AUCs and the images a threshold calls are unchanged.",
+        ""]
+    lines += table(["scores", "ECE", "Brier score"],
+                    [["raw model output", number(c["raw"]["ece"]),
+                      number(c["raw"]["brier"])],
+                     ["calibrated (reported)", number(c["ece"]),
+                      number(c["brier"])]])
+    lines += ["", f"ECE: expected calibration error over "
+              f"{number(c['n_bins'])} equal-width bins.", ""]
+  else:
+    lines += [f"Raw model outputs (no calibration fitted): Brier score "
+              f"{number(c['brier'])}; expected calibration error "
+              f"{number(c['ece'])} ({number(c['n_bins'])} equal-width "
+              "bins).", ""]
+  return lines
 
 
 def markdown(m: Mapping[str, Any], figures: Mapping[str, str]) -> str:
@@ -160,16 +234,13 @@ def markdown(m: Mapping[str, Any], figures: Mapping[str, str]) -> str:
       f"At the operating threshold; intervals are {_percent(b)} percentile "
       f"bootstrap intervals over {number(b['n_resamples'])} resamples of "
       f"{b['unit']} (whole patients, not images).", ""]
-  lines += _table(["key", "metric", "value", f"{_percent(b)} CI"],
+  lines += table(["key", "metric", "value", f"{_percent(b)} CI"],
                   _metric_rows(m["overall"]))
-  c = m["calibration"]
-  lines += ["", "## Calibration", "",
-            f"Brier score {number(c['brier'])}; expected calibration error "
-            f"{number(c['ece'])} ({number(c['n_bins'])} equal-width bins).",
-            ""]
+  lines += [""] + shift_lines(m)
+  lines += calibration_lines(m["calibration"])
   lines += ["## Confusion matrices", "",
             "Rows of [[TN, FP], [FN, TP]] at each threshold.", ""]
-  lines += _table(
+  lines += table(
       ["threshold", "TN", "FP", "FN", "TP", "sensitivity", "specificity"],
       [[f"{threshold_text(e['threshold'])}"
         + (" (chosen)" if e["name"] == "chosen" else ""),
@@ -186,7 +257,7 @@ def markdown(m: Mapping[str, Any], figures: Mapping[str, str]) -> str:
   lines += ["", "## By pneumonia type", "",
             "Fraction of each type called pneumonia at the threshold "
             "(sensitivity within a type; for normal, 1 - specificity).", ""]
-  lines += _table(["type", "images", "called pneumonia", "fraction"],
+  lines += table(["type", "images", "called pneumonia", "fraction"],
                   [[name, number(e["n"]), number(e["called_positive"]),
                     number(e["fraction_called_positive"])]
                    for name, e in m["by_pneumonia_type"].items()])
@@ -199,16 +270,20 @@ def markdown(m: Mapping[str, Any], figures: Mapping[str, str]) -> str:
               f"{number(mc['macro_precision'])}, macro recall "
               f"{number(mc['macro_recall'])}, macro F1 "
               f"{number(mc['macro_f1'])}.", ""]
-    lines += _table(["class", "support", "one-vs-rest ROC AUC", "precision",
+    lines += table(["class", "support", "one-vs-rest ROC AUC", "precision",
                      "recall", "F1"],
                     [[name, number(e["support"]), number(e["roc_auc_ovr"]),
                       number(e["precision"]), number(e["recall"]),
                       number(e["f1"])]
                      for name, e in mc["per_class"].items()])
     lines += ["", "Confusion matrix (rows true, columns called):", ""]
-    lines += _table([""] + list(m["class_names"]),
+    lines += table([""] + list(m["class_names"]),
                     [[name] + [number(v) for v in row] for name, row in
                      zip(m["class_names"], mc["confusion_matrix"])])
+  if m.get("types"):
+    # Imported here: type_metrics formats its numbers with this module.
+    from trainer import type_metrics  # pylint: disable=g-import-not-at-top
+    lines += [""] + type_metrics.markdown_lines(m["types"], _percent(b))
   lines += ["", "## Figures", ""]
   for key, caption in FIGURES:
     if key in figures:

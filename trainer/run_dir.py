@@ -11,8 +11,11 @@
   model.keras           the best epoch by validation AUC
   saved_model/          that model for serving
   training_status.json  written last: the run is finished (see `finish`)
-  threshold.json        by trainer.evaluate: the operating threshold, for
-                        the model file whose sha256 it records
+  calibration.json      by trainer.evaluate: the temperature fitted on
+                        validation, for the model file whose sha256 it
+                        records; every score is read through it
+  threshold.json        by trainer.evaluate (or trainer.choose_threshold):
+                        the operating threshold on those calibrated scores
   evaluation/<split>/   by trainer.evaluate
   workers/<task>/       what non-chief workers of a multi-worker job write
 
@@ -26,6 +29,7 @@ import io
 import re
 from typing import Any, Optional, Sequence
 
+from trainer import calibration as calibration_lib
 from trainer import config as config_lib
 from trainer import storage
 from trainer import thresholds
@@ -41,12 +45,13 @@ BEST_MODEL = "model.keras"
 SAVED_MODEL = "saved_model"
 STATUS = "training_status.json"
 THRESHOLD = "threshold.json"
+CALIBRATION = "calibration.json"
 EVALUATION = "evaluation"
 WORKERS = "workers"
 # What a start-over removes: everything a run or its evaluation writes.
 ARTEFACTS = (CONFIG, CLASS_NAMES, RUN_INFO, HISTORY, CALLBACK_STATE, BACKUP,
              TENSORBOARD, BEST_MODEL, SAVED_MODEL, STATUS, THRESHOLD,
-             EVALUATION, WORKERS)
+             CALIBRATION, EVALUATION, WORKERS)
 
 
 def path(model_dir: str, name: str) -> str:
@@ -210,49 +215,92 @@ def read_threshold(model_dir: str) -> Optional[thresholds.Choice]:
   return thresholds.Choice.from_dict(storage.read_json(threshold_path))
 
 
+# --- the calibration --------------------------------------------------------
+
+def write_calibration(calibration: calibration_lib.Calibration,
+                      model_dir: str) -> str:
+  return storage.write_json(path(model_dir, CALIBRATION),
+                            calibration.to_dict())
+
+
+def read_calibration(model_dir: str) -> Optional[calibration_lib.Calibration]:
+  calibration_path = path(model_dir, CALIBRATION)
+  if not storage.exists(calibration_path):
+    return None
+  return calibration_lib.Calibration.from_dict(
+      storage.read_json(calibration_path))
+
+
 # --- a finished run, read back ----------------------------------------------
 
 @dataclasses.dataclass(frozen=True)
 class TrainedModel:
-  """A finished run's config, classes, best model and saved threshold."""
+  """A finished run's config, classes, best model, calibration and
+  threshold."""
   model_dir: str
   config: config_lib.TrainConfig
   class_names: tuple[str, ...]
   model: object  # keras.Model; keras is imported only in `load`.
   model_sha256: str
-  # The saved threshold, if it belongs to this model file (else None, and
-  # threshold_problem says why).
+  # The saved threshold, if it belongs to this model file and to the saved
+  # calibration (else None, and threshold_problem says why).
   threshold: Optional[thresholds.Choice]
   threshold_problem: Optional[str] = None
+  # The saved calibration, if it belongs to this model file (else None, and
+  # calibration_problem says why): scores are read through it.
+  calibration: Optional[calibration_lib.Calibration] = None
+  calibration_problem: Optional[str] = None
 
   @property
   def multiclass(self) -> bool:
     return len(self.class_names) > 2
 
+  @property
+  def temperature(self) -> Optional[float]:
+    return None if self.calibration is None else self.calibration.temperature
+
   def saved_threshold(self) -> Optional[thresholds.Choice]:
     """The saved threshold; None if there is none.
 
     Raises:
-      ValueError: threshold.json belongs to another model file.
+      ValueError: threshold.json belongs to another model file or another
+        calibration.
     """
     if self.threshold_problem:
       raise ValueError(self.threshold_problem)
     return self.threshold
 
 
-def _threshold_problem(choice: Optional[thresholds.Choice], sha256: str,
-                       model_dir: str) -> Optional[str]:
-  if choice is None or choice.model_sha256 == sha256:
+def _stale(name: str, recorded: Optional[str], sha256: str,
+           model_dir: str) -> Optional[str]:
+  if recorded == sha256:
     return None
-  recorded = choice.model_sha256 or "no model"
-  return (f"{path(model_dir, THRESHOLD)} was chosen for another model file "
-          f"(sha256 {recorded[:12]}, model.keras is {sha256[:12]}): the "
-          "model changed since trainer.evaluate chose it; run "
-          "trainer.evaluate again, or give a threshold explicitly")
+  verb = "fitted" if name == CALIBRATION else "chosen"
+  return (f"{path(model_dir, name)} was {verb} for another model file "
+          f"(sha256 {(recorded or 'no model')[:12]}, model.keras is "
+          f"{sha256[:12]}): the model changed since trainer.evaluate wrote "
+          "it; run trainer.evaluate again, or give a threshold explicitly")
+
+
+def _threshold_problem(choice: Optional[thresholds.Choice], sha256: str,
+                       temperature: Optional[float],
+                       model_dir: str) -> Optional[str]:
+  if choice is None:
+    return None
+  stale = _stale(THRESHOLD, choice.model_sha256, sha256, model_dir)
+  if stale:
+    return stale
+  if choice.temperature != temperature:
+    return (f"{path(model_dir, THRESHOLD)} was chosen on scores calibrated "
+            f"with temperature {choice.temperature}, but the run's scores "
+            f"are calibrated with {temperature} ({CALIBRATION}); run "
+            "trainer.evaluate (or trainer.choose_threshold) again")
+  return None
 
 
 def load(model_dir: str) -> TrainedModel:
-  """Reads config, class names, model.keras and threshold.json of model_dir.
+  """Reads config, class names, model.keras, calibration.json and
+  threshold.json of model_dir.
 
   The model is loaded with safe_mode=True: a model file must not be able to
   run code.
@@ -270,10 +318,18 @@ def load(model_dir: str) -> TrainedModel:
   # metrics (one of them a custom class).
   model = keras.saving.load_model(path(model_dir, BEST_MODEL), compile=False,
                                   safe_mode=True)
+  calibration = read_calibration(model_dir)
+  calibration_problem = (calibration and _stale(
+      CALIBRATION, calibration.model_sha256, sha256, model_dir))
+  if calibration_problem:
+    calibration = None
   choice = read_threshold(model_dir)
-  problem = _threshold_problem(choice, sha256, model_dir)
+  problem = calibration_problem or _threshold_problem(
+      choice, sha256, calibration and calibration.temperature, model_dir)
   return TrainedModel(model_dir=model_dir, config=read_config(model_dir),
                       class_names=read_class_names(model_dir), model=model,
                       model_sha256=sha256,
                       threshold=None if problem else choice,
-                      threshold_problem=problem)
+                      threshold_problem=problem if choice else None,
+                      calibration=calibration,
+                      calibration_problem=calibration_problem or None)

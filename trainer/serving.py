@@ -30,6 +30,7 @@ from pipeline import decode
 from pipeline import preprocess
 from pneumonia_tfds import labels
 from pneumonia_tfds import per_file
+from trainer import calibration
 from trainer import storage
 
 INPUT = "image_bytes"
@@ -46,6 +47,8 @@ class Spec:
     class_names: output index -> class name.
     threshold: call pneumonia at P(pneumonia) >= this.
     threshold_source: where the threshold came from, in words.
+    temperature: the calibration's temperature (trainer.calibration); None
+      serves the raw outputs.
   """
   stored: per_file.Geometry
   image_size: int
@@ -53,6 +56,7 @@ class Spec:
   class_names: tuple[str, ...]
   threshold: float
   threshold_source: str
+  temperature: Optional[float] = None
 
   def to_dict(self) -> dict[str, Any]:
     values = dataclasses.asdict(self)
@@ -72,22 +76,41 @@ def _model_inputs(spec: Spec, image_bytes: tf.Tensor) -> tf.Tensor:
       [spec.image_size, spec.image_size, spec.channels], tf.float32))
 
 
-def _outputs(spec: Spec, probabilities: tf.Tensor) -> dict[str, tf.Tensor]:
+def _calibrated(spec: Spec, outputs: tf.Tensor) -> tf.Tensor:
+  """(batch, classes) probabilities, temperature-scaled as
+  trainer.calibration.scale does (in float64, as numpy does there)."""
+  outputs = tf.cast(outputs, tf.float64)
+  if outputs.shape[-1] == 1:
+    outputs = tf.concat([1.0 - outputs, outputs], axis=-1)
+  if spec.temperature is None:
+    return outputs
+  p = tf.clip_by_value(outputs, calibration.EPSILON, 1.0 - calibration.EPSILON)
+  if len(spec.class_names) == 2:
+    z = tf.math.log(p[:, 1]) - tf.math.log1p(-p[:, 1])
+    logits = tf.stack([tf.zeros_like(z), z], axis=1)
+  else:
+    logits = tf.math.log(p)
+  return tf.nn.softmax(logits / spec.temperature, axis=-1)
+
+
+def _outputs(spec: Spec, outputs: tf.Tensor) -> dict[str, tf.Tensor]:
   """The same columns trainer.predict writes, per image."""
-  probabilities = tf.cast(probabilities, tf.float32)
+  probabilities = _calibrated(spec, outputs)
   multiclass = len(spec.class_names) > 2
   if multiclass:
     p = 1.0 - probabilities[:, spec.class_names.index("normal")]
   else:
-    p = probabilities[:, 0]
+    p = probabilities[:, 1]
+  # Called in float64, as trainer.predict calls it; served in float32.
+  called = p >= tf.constant(spec.threshold, tf.float64)
+  p = tf.cast(p, tf.float32)
   # Every output has the batch as its first axis: TF Serving's row format
   # ("instances") requires it.
   threshold = tf.fill(tf.shape(p), tf.constant(spec.threshold, tf.float32))
   outputs = {"p_pneumonia": p, "threshold": threshold,
-             "label": tf.where(p >= threshold, labels.LABELS[1],
-                               labels.LABELS[0])}
+             "label": tf.where(called, labels.LABELS[1], labels.LABELS[0])}
   if multiclass:
-    outputs["probabilities"] = probabilities
+    outputs["probabilities"] = tf.cast(probabilities, tf.float32)
     outputs["predicted_type"] = tf.gather(tf.constant(spec.class_names),
                                           tf.argmax(probabilities, axis=1))
   return outputs

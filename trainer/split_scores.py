@@ -1,5 +1,9 @@
 """A model's scores over a dataset split, with each example's metadata.
 
+Scores are the model's outputs read through a calibration (see
+trainer.calibration and trainer.scores); the raw outputs are kept beside
+them, for the before/after comparison of the report.
+
 The images go through pipeline.input.make_for_eval, the training
 preprocessing without augmentation, in stored order; patient groups (which
 the pipeline does not yield) are read alongside and checked to line up.
@@ -15,7 +19,9 @@ import tensorflow_datasets as tfds
 
 from pipeline import input as input_lib
 from pneumonia_tfds import labels
+from trainer import calibration as calibration_lib
 from trainer import run_dir
+from trainer import scores as scores_lib
 from trainer import storage
 
 PREDICTIONS_FILENAME = "predictions.csv"
@@ -33,6 +39,23 @@ class Predictions:
   patient_id: np.ndarray
   patient_group: np.ndarray
   file_name: np.ndarray
+  raw_probabilities: np.ndarray  # (N, K) before calibration
+  class_names: tuple[str, ...]
+  temperature: Optional[float] = None  # of `probabilities`; None: raw
+
+  @property
+  def raw_scores(self) -> np.ndarray:
+    return scores_lib.positive(self.raw_probabilities, self.class_names)
+
+  def calibrated(self, calibration: Optional[calibration_lib.Calibration]
+                 ) -> "Predictions":
+    """The same predictions read through `calibration` (None: raw)."""
+    probabilities = (self.raw_probabilities if calibration is None
+                     else calibration.apply(self.raw_probabilities))
+    return dataclasses.replace(
+        self, probabilities=probabilities,
+        scores=scores_lib.positive(probabilities, self.class_names),
+        temperature=None if calibration is None else calibration.temperature)
 
 
 def eval_input_config(trained: run_dir.TrainedModel, dataset: Optional[str],
@@ -78,24 +101,12 @@ def _patient_groups(config: input_lib.InputConfig, split: str) -> tuple[
   return _text(names), _text(groups)
 
 
-def _positive_scores(probabilities: np.ndarray,
-                     class_names: tuple[str, ...]) -> np.ndarray:
-  """P(pneumonia): the sigmoid output, or 1 - P(normal) for the types."""
-  if len(class_names) == 2:
-    return probabilities[:, 1]
-  return 1.0 - probabilities[:, class_names.index("normal")]
-
-
-def _probabilities(outputs: np.ndarray) -> np.ndarray:
-  outputs = np.asarray(outputs, dtype=np.float64)
-  if outputs.shape[-1] == 1:
-    return np.concatenate([1.0 - outputs, outputs], axis=-1)
-  return outputs
-
-
 def predict_split(trained: run_dir.TrainedModel,
-                  config: input_lib.InputConfig, split: str) -> Predictions:
-  """Runs the model over `split` with the training preprocessing."""
+                  config: input_lib.InputConfig, split: str,
+                  calibration: Optional[calibration_lib.Calibration] = None
+                  ) -> Predictions:
+  """Runs the model over `split` with the training preprocessing; scores
+  read through `calibration` (None: the raw outputs)."""
   dataset = input_lib.make_for_eval(config, split, with_metadata=True)
   outputs, meta = [], {key: [] for key in input_lib.METADATA_KEYS}
   for images, _, metadata in dataset:
@@ -109,20 +120,24 @@ def predict_split(trained: run_dir.TrainedModel,
   if not np.array_equal(names, file_names):
     raise RuntimeError(f"patient groups of {split!r} could not be aligned with "
                        "the evaluation pipeline's examples")
-  probabilities = _probabilities(np.concatenate(outputs))
-  return Predictions(
+  probabilities = scores_lib.probabilities(np.concatenate(outputs))
+  raw = Predictions(
       probabilities=probabilities,
-      scores=_positive_scores(probabilities, trained.class_names),
+      scores=scores_lib.positive(probabilities, trained.class_names),
       label=np.asarray(meta["label"], np.int64),
       pneumonia_type=np.asarray(meta["pneumonia_type"], np.int64),
       source=_text(meta["source"]), view=_text(meta["view"]),
       patient_id=_text(meta["patient_id"]), patient_group=groups,
-      file_name=file_names)
+      file_name=file_names, raw_probabilities=probabilities,
+      class_names=tuple(trained.class_names))
+  return raw.calibrated(calibration) if calibration else raw
 
 
 def write_predictions(p: Predictions, class_names: tuple[str, ...],
                       threshold: float, path: str) -> str:
-  """One row per example: metadata, P(pneumonia), call, class probabilities."""
+  """One row per example: metadata, P(pneumonia), call, class probabilities
+  (calibrated, to four significant digits; the call is made at full
+  precision)."""
   type_names = labels.PNEUMONIA_TYPES
   extra = list(class_names) if len(class_names) > 2 else []
   text = io.StringIO()
@@ -134,7 +149,8 @@ def write_predictions(p: Predictions, class_names: tuple[str, ...],
     writer.writerow(
         [p.file_name[i], p.source[i], p.view[i], p.patient_id[i],
          p.patient_group[i], "pneumonia" if p.label[i] else "normal",
-         type_names[p.pneumonia_type[i]], repr(float(p.scores[i])),
+         type_names[p.pneumonia_type[i]], scores_lib.as_text(p.scores[i]),
          int(p.scores[i] >= threshold)]
-        + [repr(float(v)) for v in (p.probabilities[i] if extra else [])])
+        + [scores_lib.as_text(v)
+           for v in (p.probabilities[i] if extra else [])])
   return storage.write_text(path, text.getvalue())

@@ -18,6 +18,9 @@ from typing import Any, Optional
 import numpy as np
 from sklearn import metrics as sk_metrics
 
+from trainer import bootstrap
+from trainer import metrics
+
 METHODS = ("youden", "sensitivity", "cost")
 # Used by prediction when a model has no saved threshold.
 DEFAULT_THRESHOLD = 0.5
@@ -39,6 +42,15 @@ class Choice:
       split.
     model_sha256: sha256 of the model file whose scores it was chosen on;
       a threshold is only valid for that model.
+    temperature: the calibration (trainer.calibration) of those scores;
+      None for raw model outputs. Only valid for scores calibrated so.
+    chosen_by: the command that chose it.
+    images_sha256: for a threshold chosen on a user's labelled images (the
+      folder or CSV is `dataset`), a digest that identifies
+      the images and labels (trainer.labelled_images.Listing.digest).
+    sensitivity_ci, specificity_ci: [low, high] bootstrap intervals of
+      those two on the choosing split (resampling patient groups), at
+      `confidence`: what another split's figures are compared against.
   """
   threshold: float
   method: str
@@ -53,6 +65,12 @@ class Choice:
   dataset: Optional[str] = None
   dataset_version: Optional[str] = None
   model_sha256: Optional[str] = None
+  temperature: Optional[float] = None
+  chosen_by: str = "trainer.evaluate"
+  images_sha256: Optional[str] = None
+  sensitivity_ci: Optional[tuple[float, float]] = None
+  specificity_ci: Optional[tuple[float, float]] = None
+  confidence: Optional[float] = None
 
   def to_dict(self) -> dict[str, Any]:
     return dataclasses.asdict(self)
@@ -151,3 +169,31 @@ def choose(method: str, y_true, scores, *, split: str = "validation",
     return for_cost(y_true, scores, cost_fn, cost_fp, split)
   raise ValueError(f"threshold method {method!r} is not one of "
                    f"{', '.join(METHODS)}")
+
+
+def with_intervals(choice: Choice, y_true, scores, groups, *,
+                   n_resamples: int = bootstrap.DEFAULT_RESAMPLES,
+                   confidence: float = bootstrap.DEFAULT_CONFIDENCE,
+                   seed: int = 0) -> Choice:
+  """`choice` with bootstrap intervals of its sensitivity and specificity on
+  the split it was chosen on (y_true, scores; groups: the resampling unit).
+  """
+  y_true = np.asarray(y_true)
+  scores = np.asarray(scores)
+
+  def operating_point(i: np.ndarray) -> dict[str, float]:
+    rates = metrics.rates(metrics.confusion_counts(y_true[i], scores[i],
+                                                   choice.threshold))
+    return {name: rates[name] for name in ("sensitivity", "specificity")}
+
+  intervals = bootstrap.confidence_intervals(
+      operating_point, groups, n_resamples=n_resamples,
+      confidence=confidence, seed=seed)
+
+  def bounds(name: str) -> Optional[tuple[float, float]]:
+    low, high = intervals[name]["ci_low"], intervals[name]["ci_high"]
+    return None if np.isnan(low) or np.isnan(high) else (low, high)
+
+  return dataclasses.replace(choice, sensitivity_ci=bounds("sensitivity"),
+                             specificity_ci=bounds("specificity"),
+                             confidence=float(confidence))

@@ -79,6 +79,15 @@ def define_flags() -> None:
   flags.DEFINE_boolean("horizontal_flip", d.horizontal_flip,
                        "Augmentation: random left-right flips (off by "
                        "default: the heart is on the left).")
+  flags.DEFINE_float("downscale", d.downscale,
+                     "Augmentation: shrink by up to 1 + this (random method) "
+                     "and resize back; 0 disables.")
+  flags.DEFINE_float("sharpen", d.sharpen,
+                     "Augmentation: maximum unsharp-mask amount, either sign "
+                     "(negative blurs); 0 disables.")
+  flags.DEFINE_integer("jpeg_min_quality", d.jpeg_min_quality,
+                       "Augmentation: re-encode as JPEG at a quality from "
+                       "this to 100; 0 disables.")
   flags.DEFINE_enum("balance", d.balance, config_lib.BALANCES,
                     "Class imbalance: none, class_weight (loss weights from "
                     "train counts) or resample (balanced sampling).")

@@ -79,6 +79,82 @@ def test_quality_rows_come_from_evaluate_metrics_json():
   assert targets["quality/blog_cnn_roc_auc"] is None
 
 
+def _type_metrics_json(test_folder_has_viral: bool = True) -> dict:
+  """metrics.json's "types" as trainer.type_metrics writes it."""
+  from trainer import report as trainer_report
+  from trainer import type_metrics
+
+  rng = np.random.default_rng(0)
+  types = np.array([1, 2] * 20 + [0] * 10)  # bacterial, viral, normal
+  folder = np.array(["train"] * 30 + ["test"] * 10 + ["train"] * 10)
+  if not test_folder_has_viral:
+    types[30:40] = 1
+  probabilities = rng.dirichlet(np.ones(6), size=types.size)
+  groups = [f"p{i // 2}" for i in range(types.size)]
+  types_dict = type_metrics.type_metrics(
+      types, probabilities, ("normal", "bacterial", "viral", "covid19",
+                             "fungal", "other"), groups, folder,
+      n_resamples=50, confidence=0.95, seed=0)
+  return {"types": trainer_report.json_ready(types_dict),
+          "n_patient_groups": len(set(groups)), "n_examples": types.size}
+
+
+def test_quality_type_rows_come_from_metrics_types():
+  metrics = _type_metrics_json()
+  folders = metrics["types"]["bacterial_vs_viral"]["by_kermany_folder"]
+  figures = quality.type_figures_from_metrics(metrics)
+  train = folders["train"]["roc_auc"]
+  assert figures["bacterial_viral_auc_train_folder"] == (
+      train["value"], (train["ci_low"], train["ci_high"]))
+  assert figures["bacterial_viral_auc_test_folder"][0] == (
+      folders["test"]["roc_auc"]["value"])
+  assert figures["macro_roc_auc"][0] == (
+      metrics["types"]["macro_roc_auc_ovr"]["value"])
+  figures["wall_seconds"] = (12.0, None)
+  rows = quality.measured_rows(quality.TYPE_ENTRY, figures, metrics,
+                               quality.type_notes(metrics))
+  assert [row.id for row in rows] == [
+      "quality/small_resnet_type_macro_roc_auc",
+      "quality/small_resnet_type_bacterial_viral_auc_train_folder",
+      "quality/small_resnet_type_bacterial_viral_auc_test_folder",
+      "quality/small_resnet_type_wall_seconds"]
+  by_id = {row.id: row for row in rows}
+  headline = by_id["quality/small_resnet_type_bacterial_viral_auc_train_folder"]
+  assert headline.target == report.Target(">=", 0.85)
+  assert headline.value.median == train["value"]
+  assert (headline.value.low, headline.value.high) == (train["ci_low"],
+                                                       train["ci_high"])
+  assert "30 test images from train/" in headline.note
+  assert by_id["quality/small_resnet_type_wall_seconds"].value.median == 12.0
+  assert all(row.status == report.MEASURED for row in rows)
+  # Only bacterial images in test/: the AUC is null, the row says why.
+  metrics = _type_metrics_json(test_folder_has_viral=False)
+  figures = dict(quality.type_figures_from_metrics(metrics),
+                 wall_seconds=(1.0, None))
+  rows = quality.measured_rows(quality.TYPE_ENTRY, figures, metrics,
+                               quality.type_notes(metrics))
+  test_row = rows[2]
+  assert test_row.status == report.FAILED and test_row.value is None
+  assert "undefined" in test_row.note and "0 viral" in test_row.note
+
+
+def test_quality_models_pick_entries_without_training():
+  ids = [spec.id for spec in quality.row_specs()]
+  assert ids[:12] == [f"quality/{model}_{key}"
+                      for model in ("small_resnet", "blog_cnn")
+                      for key in ("roc_auc", "sensitivity", "specificity",
+                                  "threshold", "epochs", "wall_seconds")]
+  assert len(ids) == 16 and len(set(ids)) == 16
+  config = config_lib.BenchConfig("d", "w", "o", quality=True,
+                                  quality_models=()).validate()
+  rows = quality.run(config, small=None)
+  assert [row.id for row in rows] == ids
+  assert {row.status for row in rows} == {report.NOT_RUN}
+  with pytest.raises(ValueError, match="quality_models"):
+    config_lib.BenchConfig("d", "w", "o", quality_models=("nope",)).validate()
+  assert quality.ENTRIES == config_lib.QUALITY_MODELS
+
+
 def test_scale_plan_names_patients_as_kermany_does():
   import collections
 

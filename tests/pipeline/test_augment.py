@@ -1,9 +1,11 @@
-"""augment: deterministic per seed, keeps shape and range, map == eager."""
+"""augment: deterministic per seed, keeps shape and range, map == eager;
+the pixel path does what it says and, off, leaves the old outputs."""
 
 import os
 
 import numpy as np
 import pytest
+import scipy.ndimage
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
@@ -12,6 +14,11 @@ from pipeline import augment
 from pipeline import preprocess
 
 SEED = tf.constant([7, 11], tf.int64)
+# The pixel path (downscale, sharpen, JPEG) off; the old changes as given.
+PIXEL_PATH_OFF = dict(downscale=0.0, sharpen=0.0, jpeg_min_quality=0)
+# Everything off but what a test turns on.
+ALL_OFF = dict(rotation_degrees=0.0, shift_fraction=0.0, zoom_fraction=0.0,
+               brightness=0.0, contrast=0.0, **PIXEL_PATH_OFF)
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +53,14 @@ def test_eager_equals_dataset_map(images):
     np.testing.assert_array_equal(got, expected)
 
 
-def test_batch_equals_each_image_by_its_seed(images):
-  config = augment.AugmentConfig(horizontal_flip=True)
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("overrides", [
+    dict(horizontal_flip=True),
+    dict(downscale=2.0, sharpen=0.9, jpeg_min_quality=10),
+])
+def test_batch_equals_each_image_by_its_seed(images, channels, overrides):
+  images = np.repeat(images, channels, axis=-1)
+  config = augment.AugmentConfig(**overrides)
   seeds = np.arange(2 * len(images), dtype=np.int64).reshape(-1, 2) * 7919
   one_by_one = np.stack([augment.augment(image, config, seed).numpy()
                          for image, seed in zip(images, seeds)])
@@ -60,7 +73,8 @@ def test_batch_equals_each_image_by_its_seed(images):
 
 
 GEOMETRY_ONLY = dict(rotation_degrees=20.0, shift_fraction=0.15,
-                     zoom_fraction=0.3, brightness=0.0, contrast=0.0)
+                     zoom_fraction=0.3, brightness=0.0, contrast=0.0,
+                     **PIXEL_PATH_OFF)
 
 
 def _raw_op_reference(images, config, seeds) -> np.ndarray:
@@ -116,9 +130,7 @@ def test_one_transform_kernel_per_batch():
 ])
 def test_photometric_changes_are_tf_images(images, field, tf_image_op):
   # Only `field` on; its seed is the one augment splits off for it.
-  off = dict(rotation_degrees=0.0, shift_fraction=0.0, zoom_fraction=0.0,
-             brightness=0.0, contrast=0.0)
-  config = augment.AugmentConfig(**{**off, field: 0.3})
+  config = augment.AugmentConfig(**{**ALL_OFF, field: 0.3})
   field_seed = tf.random.experimental.stateless_split(
       tf.constant(SEED, tf.int64), num=4)[("brightness", "contrast").index(
           field) + 1]
@@ -128,11 +140,16 @@ def test_photometric_changes_are_tf_images(images, field, tf_image_op):
 
 
 @pytest.mark.parametrize("channels", [1, 3])
-def test_keeps_shape_dtype_and_range(images, channels):
+@pytest.mark.parametrize("pixel_path", [
+    PIXEL_PATH_OFF, dict(downscale=2.5, sharpen=0.9, jpeg_min_quality=5),
+    dict(downscale=2.5, sharpen=0.9, jpeg_min_quality=0),
+])
+def test_keeps_shape_dtype_and_range(images, channels, pixel_path):
   image = np.repeat(images[1], channels, axis=-1)
   config = augment.AugmentConfig(rotation_degrees=20, shift_fraction=0.2,
                                  zoom_fraction=0.3, brightness=0.5,
-                                 contrast=0.5, horizontal_flip=True)
+                                 contrast=0.5, horizontal_flip=True,
+                                 **pixel_path)
   for seed in range(5):
     got = augment.augment(image, config, tf.constant([seed, 0])).numpy()
     assert got.shape == image.shape
@@ -140,17 +157,24 @@ def test_keeps_shape_dtype_and_range(images, channels):
     assert got.min() >= 0.0 and got.max() <= 1.0
 
 
+@pytest.mark.parametrize("channels", [1, 3])
+def test_graph_keeps_the_static_shape(channels):
+  config = augment.AugmentConfig(sharpen=0.5, jpeg_min_quality=50)
+  graph = tf.function(
+      lambda batch, seeds: augment.augment_batch(batch, config, seeds)
+  ).get_concrete_function(tf.TensorSpec((None, 64, 48, channels), tf.float32),
+                          tf.TensorSpec((None, 2), tf.int64))
+  assert graph.structured_outputs.shape.as_list() == [None, 64, 48, channels]
+
+
 def test_all_off_is_identity(images):
-  config = augment.AugmentConfig(rotation_degrees=0, shift_fraction=0,
-                                 zoom_fraction=0, brightness=0, contrast=0)
+  config = augment.AugmentConfig(**ALL_OFF)
   np.testing.assert_array_equal(
       augment.augment(images[2], config, SEED).numpy(), images[2])
 
 
 def test_flip_only_gives_image_or_mirror(images):
-  config = augment.AugmentConfig(rotation_degrees=0, shift_fraction=0,
-                                 zoom_fraction=0, brightness=0, contrast=0,
-                                 horizontal_flip=True)
+  config = augment.AugmentConfig(**ALL_OFF, horizontal_flip=True)
   outcomes = set()
   for seed in range(8):
     got = augment.augment(images[0], config, tf.constant([seed, 1])).numpy()
@@ -191,6 +215,9 @@ def test_rotation_and_zoom_keep_the_center_fixed():
     ("rotation_degrees", -1.0), ("rotation_degrees", 180.0),
     ("shift_fraction", 1.0), ("zoom_fraction", -0.1), ("zoom_fraction", 1.0),
     ("brightness", 1.5), ("contrast", -0.2), ("horizontal_flip", "yes"),
+    ("downscale", -0.5), ("downscale", 3.0), ("sharpen", -0.1),
+    ("sharpen", 1.0), ("jpeg_min_quality", -1), ("jpeg_min_quality", 101),
+    ("jpeg_min_quality", 50.5), ("jpeg_min_quality", True),
 ])
 def test_bad_config_raises(field, value):
   with pytest.raises(ValueError, match=field):
@@ -205,3 +232,156 @@ def test_rejects_wrong_rank_and_uint8(images):
   with pytest.raises(ValueError):
     augment.augment(np.zeros((8, 8, 1), np.uint8), augment.AugmentConfig(),
                     SEED)
+  # JPEG holds 1 or 3 channels; without it, any count goes.
+  two_channels = np.zeros((8, 8, 2), np.float32)
+  with pytest.raises(ValueError, match="jpeg_min_quality"):
+    augment.augment(two_channels, augment.AugmentConfig(), SEED)
+  assert augment.augment(two_channels, augment.AugmentConfig(
+      jpeg_min_quality=0), SEED).shape == two_channels.shape
+
+
+def _without_pixel_path(images, config, seeds) -> np.ndarray:
+  """augment_batch as it was before the pixel path: geometry (the raw op),
+  brightness, contrast, flip and clip, each from its share of the seed's
+  4-way split."""
+  splits = [tf.random.experimental.stateless_split(
+      tf.constant(seed, tf.int64), num=4) for seed in seeds]
+
+  def per_image(draw) -> tf.Tensor:
+    return tf.reshape(tf.stack([draw(split) for split in splits]),
+                      (-1, 1, 1, 1))
+
+  deltas = per_image(lambda split: tf.random.stateless_uniform(
+      (), split[1], -config.brightness, config.brightness))
+  factors = per_image(lambda split: tf.random.stateless_uniform(
+      (), split[2], 1.0 - config.contrast, 1.0 + config.contrast))
+  flips = per_image(lambda split: tf.random.stateless_uniform(
+      (), split[3], 0.0, 1.0) < 0.5)
+  images = _raw_op_reference(images, config, seeds) + deltas
+  means = tf.reduce_mean(images, axis=(1, 2), keepdims=True)
+  images = (images - means) * factors + means
+  images = tf.where(flips, tf.reverse(images, axis=[2]), images)
+  return tf.clip_by_value(images, 0.0, 1.0).numpy()
+
+
+def test_pixel_path_off_is_the_code_before_it(images):
+  # Its draws come from another stream: the old draws, bit for bit.
+  config = augment.AugmentConfig(rotation_degrees=20.0, shift_fraction=0.15,
+                                 zoom_fraction=0.3, brightness=0.3,
+                                 contrast=0.4, horizontal_flip=True,
+                                 **PIXEL_PATH_OFF)
+  seeds = np.arange(2 * len(images), dtype=np.int64).reshape(-1, 2) * 31337
+  expected = _without_pixel_path(images, config, seeds)
+  np.testing.assert_array_equal(
+      augment.augment_batch(images, config, seeds).numpy(), expected)
+  mapped = tf.data.Dataset.from_tensors((images, seeds)).map(
+      lambda batch, batch_seeds: augment.augment_batch(batch, config,
+                                                       batch_seeds))
+  np.testing.assert_array_equal(next(mapped.as_numpy_iterator()), expected)
+
+
+@pytest.mark.parametrize("field, value", [
+    ("downscale", 1.0), ("sharpen", 0.5), ("jpeg_min_quality", 60)])
+def test_each_pixel_path_field_changes_the_output(images, field, value):
+  seeds = np.arange(2 * len(images), dtype=np.int64).reshape(-1, 2)
+  off = augment.AugmentConfig(**PIXEL_PATH_OFF)
+  on = augment.AugmentConfig(**{**PIXEL_PATH_OFF, field: value})
+  changed = (augment.augment_batch(images, on, seeds).numpy() -
+             augment.augment_batch(images, off, seeds).numpy())
+  assert np.abs(changed).mean() > 1e-3
+
+
+def test_pixel_path_draws_are_in_range_and_their_own():
+  config = augment.AugmentConfig(downscale=1.5, sharpen=0.4,
+                                 jpeg_min_quality=95)
+  draws = [augment.pixel_path_draws(config, tf.constant([seed, 5], tf.int64))
+           for seed in range(200)]
+  factors = np.array([d.factor for d in draws])
+  amounts = np.array([d.sharpen for d in draws])
+  qualities = {int(d.jpeg_quality) for d in draws}
+  assert 1.0 <= factors.min() and factors.max() <= 2.5
+  assert -0.4 <= amounts.min() < 0 < amounts.max() <= 0.4
+  assert qualities == set(range(95, 101))  # 100 included
+  assert ({int(d.downscale_method) for d in draws} ==
+          set(range(len(augment.DOWNSCALE_METHODS))))
+  assert ({int(d.upscale_method) for d in draws} ==
+          set(range(len(augment.UPSCALE_METHODS))))
+  # A field's draw does not move when another field changes.
+  other = augment.pixel_path_draws(
+      augment.AugmentConfig(downscale=1.5, sharpen=0.0, jpeg_min_quality=0),
+      tf.constant([0, 5], tf.int64))
+  assert (float(other.factor), int(other.downscale_method)) == (
+      float(draws[0].factor), int(draws[0].downscale_method))
+
+
+def _high_frequency_share(image) -> float:
+  """The share of the spectrum's energy above half the Nyquist frequency."""
+  power = np.abs(np.fft.fft2(np.asarray(image)[..., 0])) ** 2
+  fy = np.fft.fftfreq(power.shape[0])[:, np.newaxis]
+  fx = np.fft.fftfreq(power.shape[1])[np.newaxis, :]
+  return power[np.hypot(fy, fx) > 0.25].sum() / power.sum()
+
+
+@pytest.fixture(scope="module")
+def noisy(images) -> np.ndarray:
+  """A real image with fine noise: high frequencies to lose."""
+  noise = np.random.default_rng(0).normal(0.0, 0.03, images[0].shape)
+  return np.clip(images[0] + noise, 0, 1).astype(np.float32)
+
+
+@pytest.mark.parametrize("downscale_method",
+                         range(len(augment.DOWNSCALE_METHODS)))
+@pytest.mark.parametrize("upscale_method", range(len(augment.UPSCALE_METHODS)))
+def test_downscale_lowers_high_frequencies(noisy, downscale_method,
+                                           upscale_method):
+  before = _high_frequency_share(noisy)
+  for factor in (1.25, 2.0):
+    small = augment.shrink(noisy, tf.constant(factor), downscale_method)
+    assert small.shape[0] == round(noisy.shape[0] / factor)
+    got = augment.enlarge(small, noisy.shape[:2], upscale_method)
+    assert got.shape == noisy.shape
+    assert _high_frequency_share(got) < 0.9 * before
+
+
+def test_downscale_through_augment_lowers_high_frequencies(noisy):
+  config = augment.AugmentConfig(**{**ALL_OFF, "downscale": 1.0})
+  shares = [_high_frequency_share(augment.augment(noisy, config,
+                                                  tf.constant([seed, 2])))
+            for seed in range(12)]
+  assert np.mean(shares) < 0.8 * _high_frequency_share(noisy)
+
+
+def test_jpeg_is_adjust_jpeg_quality_at_the_drawn_quality(images):
+  config = augment.AugmentConfig(**{**ALL_OFF, "jpeg_min_quality": 30})
+  qualities = []
+  for i in range(4):
+    seed = tf.constant([i, 9], tf.int64)
+    quality = augment.pixel_path_draws(config, seed).jpeg_quality
+    expected = tf.image.adjust_jpeg_quality(images[3], quality).numpy()
+    got = augment.augment(images[3], config, seed).numpy()
+    np.testing.assert_array_equal(got, expected)
+    error = np.abs(got - images[3])
+    # Lossy, within what quality 30 loses on an X-ray.
+    assert 1e-3 < error.mean() < 0.03 and error.max() < 0.25
+    qualities.append(int(quality))
+  assert min(qualities) < 60  # low qualities among them
+
+
+def test_sharpen_by_zero_is_the_identity(images):
+  np.testing.assert_array_equal(augment.sharpen(images, 0.0).numpy(), images)
+
+
+def test_blur_is_the_binomial_kernel_with_mirrored_edges(images):
+  taps = np.array([1, 4, 6, 4, 1]) / 16
+  # scipy's "reflect" repeats the edge pixel, as tf.pad's SYMMETRIC does.
+  expected = scipy.ndimage.convolve1d(
+      scipy.ndimage.convolve1d(images, taps, axis=1, mode="reflect"), taps,
+      axis=2, mode="reflect")
+  np.testing.assert_allclose(augment.sharpen(images, -1.0).numpy(), expected,
+                             atol=1e-6)
+
+
+def test_sharpen_raises_and_blur_lowers_high_frequencies(noisy):
+  before = _high_frequency_share(noisy)
+  assert _high_frequency_share(augment.sharpen(noisy, 0.5)) > 1.2 * before
+  assert _high_frequency_share(augment.sharpen(noisy, -0.5)) < 0.8 * before

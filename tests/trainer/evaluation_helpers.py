@@ -88,7 +88,8 @@ def assert_report_matches(markdown: str, m: Mapping[str, Any]) -> int:
   assert len(t["Metrics"]) == len(m["overall"])
   for row, entry in zip(t["Confusion matrices"], m["confusion_matrices"],
                         strict=True):
-    assert value(row[0]) == entry["threshold"]  # thresholds print exactly
+    # Thresholds print to 4 significant digits (exact in the JSON).
+    assert value(row[0]) == float(f"{entry['threshold']:.4g}")
     for cell, key in zip(row[1:], ("tn", "fp", "fn", "tp", "sensitivity",
                                    "specificity")):
       same(cell, entry[key])
@@ -113,8 +114,17 @@ def assert_report_matches(markdown: str, m: Mapping[str, Any]) -> int:
     same(row[2], entry["called_positive"])
     same(row[3], entry["fraction_called_positive"])
   calibration = m["calibration"]
-  assert (f"Brier score {calibration['brier']:.4f}; expected calibration "
-          f"error {calibration['ece']:.4f}") in markdown
+  if calibration["fitted"]:
+    raw, calibrated = t["Calibration"]
+    assert raw[0] == "raw model output"
+    same(raw[1], calibration["raw"]["ece"])
+    same(raw[2], calibration["raw"]["brier"])
+    same(calibrated[1], calibration["ece"])
+    same(calibrated[2], calibration["brier"])
+    assert (f"T = {calibration['fitted']['temperature']:.4g}**" in markdown)
+  else:
+    assert (f"Brier score {calibration['brier']:.4f}; expected calibration "
+            f"error {calibration['ece']:.4f}") in markdown
   if "multiclass" in m:
     mc = m["multiclass"]
     for row in t["Pneumonia type (multi-class)"]:

@@ -135,7 +135,8 @@ def test_train_continue_evaluate_predict_in_a_bucket(
   assert [row["path"] for row in rows] == [
       f"{images_dir}/{path.name}" for path in originals]
   assert all(not row["error"] for row in rows)
-  assert all(row["threshold"] == repr(threshold.threshold) for row in rows)
+  assert all(row["threshold"] == f"{threshold.threshold:.4g}" for row in rows)
+  assert storage.exists(run_dir.path(model_dir, run_dir.CALIBRATION))
   written = list(csv.DictReader(io.StringIO(storage.read_text(output_csv))))
   assert [row["p_pneumonia"] for row in written] == [
       row["p_pneumonia"] for row in rows]

@@ -24,6 +24,7 @@ def test_helpfull_lists_every_flag():
     ("--precision=half", "--precision"),
     ("--strategy=tpu", "tpu: strategy 'tpu' needs"),
     ("--zoom_fraction=1.5", "zoom_fraction: "),
+    ("--jpeg_min_quality=101", "jpeg_min_quality: "),
     ("--learning_rate=0", "learning_rate: "),
 ])
 def test_bad_value_exits_before_training(tmp_path, flag, expected):

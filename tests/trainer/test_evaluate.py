@@ -14,6 +14,7 @@ import tensorflow_datasets as tfds
 
 from tests.trainer import evaluation_helpers
 from tests.trainer import helpers
+from trainer import calibration
 from trainer import evaluate
 from trainer import metrics
 from trainer import report
@@ -146,15 +147,85 @@ def test_threshold_is_chosen_on_validation_and_saved(binary_run,
   assert saved.dataset_version == str(tfds.builder(
       "pneumonia_xray/gray_96", data_dir=os.fspath(tiny_data_dir)).version)
   assert saved.model_sha256 == run_dir.model_sha256(model_dir)
-  # The target is reached on the validation predictions themselves.
-  trained = run_dir.load(model_dir)
-  config = split_scores.eval_input_config(trained, None,
-                                        os.fspath(tiny_data_dir), 32)
-  validation = split_scores.predict_split(trained, config, "validation")
+  # The target is reached on the (calibrated) validation predictions.
+  validation = _split_predictions(model_dir, tiny_data_dir, "validation",
+                                  calibrated=True)
   reached = metrics.rates(metrics.confusion_counts(
       validation.label, validation.scores, saved.threshold))
   assert reached["sensitivity"] >= 0.95
   assert reached["sensitivity"] == pytest.approx(saved.sensitivity)
+
+
+def _split_predictions(model_dir, tiny_data_dir, split, calibrated=False):
+  trained = run_dir.load(model_dir)
+  config = split_scores.eval_input_config(trained, None,
+                                          os.fspath(tiny_data_dir), 32)
+  return split_scores.predict_split(
+      trained, config, split, trained.calibration if calibrated else None)
+
+
+def test_calibration_is_fitted_on_validation_only_and_changes_no_ranking(
+    binary_run, tiny_data_dir):
+  model_dir, output_dir, result = binary_run
+  saved = run_dir.read_calibration(model_dir)
+  assert saved.split == "validation" and saved.method == "temperature"
+  assert saved.model_sha256 == run_dir.model_sha256(model_dir)
+  # Refitted from the validation outputs alone, it is the same temperature.
+  validation = _split_predictions(model_dir, tiny_data_dir, "validation")
+  assert saved.n == validation.label.size
+  refit = calibration.fit(validation.label, validation.raw_probabilities)
+  assert saved.temperature == pytest.approx(refit.temperature, rel=1e-9)
+  assert saved.temperature != pytest.approx(1.0, abs=1e-3)
+  # The threshold is on the calibrated scale, and calls the validation
+  # images a threshold on the raw scores would call.
+  choice = run_dir.read_threshold(model_dir)
+  assert choice.temperature == saved.temperature
+  raw_choice = thresholds.for_sensitivity(validation.label, validation.scores,
+                                          0.95)
+  assert (choice.sensitivity, choice.specificity) == (
+      raw_choice.sensitivity, raw_choice.specificity)
+  # The reported scores are the raw ones, monotonically remapped.
+  test = _split_predictions(model_dir, tiny_data_dir, "test")
+  rows = _predictions(output_dir)
+  reported = np.array([float(r["p_pneumonia"]) for r in rows])
+  order = np.argsort(test.raw_scores, kind="stable")
+  assert np.all(np.diff(reported[order]) >= 0)
+  assert not np.allclose(reported, test.raw_scores, atol=1e-3)
+  assert result["overall"]["roc_auc"]["value"] == pytest.approx(
+      sk_metrics.roc_auc_score(test.label, test.raw_scores), abs=5e-5)
+  called = np.array([r["called_pneumonia"] == "1" for r in rows])
+  raw_threshold = np.min(test.raw_scores[called]) if called.any() else None
+  if raw_threshold is not None:
+    np.testing.assert_array_equal(called, test.raw_scores >= raw_threshold)
+
+
+def test_report_shows_calibration_before_and_after(binary_run, tiny_data_dir):
+  model_dir, _, result = binary_run
+  c = result["calibration"]
+  test = _split_predictions(model_dir, tiny_data_dir, "test")
+  raw = metrics.calibration_summary(test.label, test.raw_scores)
+  assert c["raw"]["ece"] == pytest.approx(raw["ece"], abs=5e-5)
+  assert c["temperature"] == c["fitted"]["temperature"]
+  calibrated = test.calibrated(run_dir.read_calibration(model_dir))
+  assert c["brier"] == pytest.approx(sk_metrics.brier_score_loss(
+      test.label, calibrated.scores), abs=5e-5)
+
+
+def test_uncalibrated_evaluation_leaves_the_raw_scores(binary_run,
+                                                      tiny_data_dir, tmp_path):
+  model_dir, _, _ = binary_run
+  result = evaluate.evaluate(model_dir, os.fspath(tiny_data_dir), "test",
+                             os.fspath(tmp_path), calibrate=False,
+                             save_threshold=False, n_bootstrap=0,
+                             examples_per_kind=0)
+  assert result["calibration"]["fitted"] is None
+  assert result["threshold"]["temperature"] is None
+  test = _split_predictions(model_dir, tiny_data_dir, "test")
+  assert result["calibration"]["ece"] == pytest.approx(
+      metrics.calibration_summary(test.label, test.raw_scores)["ece"],
+      abs=5e-5)
+  assert "Raw model outputs (no calibration fitted)" in (
+      tmp_path / "report.md").read_text()
 
 
 def test_refuses_to_choose_the_threshold_on_the_reported_split(
@@ -212,6 +283,14 @@ def test_multiclass_model(multiclass_run):
   assert (output_dir / "confusion_types.png").exists()
   text = (output_dir / "report.md").read_text()
   evaluation_helpers.assert_report_matches(text, result)
+  # The types with patient-bootstrap intervals, bacterial vs viral by folder.
+  types = result["types"]
+  assert set(types["per_class"]) <= set(result["class_names"])
+  assert types["bootstrap"]["n_resamples"] == 20
+  by_folder = types["bacterial_vs_viral"]["by_kermany_folder"]
+  assert sum(e["n"] for e in by_folder.values()) == (
+      types["bacterial_vs_viral"]["overall"]["n"])
+  assert "## Pneumonia types with intervals" in text
 
 
 def test_command_line(binary_run, tiny_data_dir, tmp_path):

@@ -13,6 +13,7 @@ import pytest
 
 from tests.trainer import evaluation_helpers
 from tests.trainer import helpers
+from trainer import calibration
 from trainer import evaluate
 from trainer import predict
 from trainer import prediction
@@ -129,15 +130,19 @@ def test_png_named_jpg_rgba_and_upper_case_files_are_scored(
 
 def test_same_score_as_evaluate_for_files_in_the_dataset(
     model_dir, tiny_data_dir, tiny_manual_dir, tmp_path):
-  result = evaluate.evaluate(model_dir, os.fspath(tiny_data_dir), "test",
+  # A copy: evaluate saves its calibration and threshold into the run.
+  run = tmp_path / "run"
+  shutil.copytree(model_dir, run)
+  result = evaluate.evaluate(os.fspath(run), os.fspath(tiny_data_dir), "test",
                              os.fspath(tmp_path / "eval"), n_bootstrap=0,
-                             examples_per_kind=0, save_threshold=False)
+                             examples_per_kind=0)
+  assert result["calibration"]["temperature"] is not None
   evaluated = _read_csv(tmp_path / "eval" / "predictions.csv")
   assert len(evaluated) == result["n_examples"]
   files = [os.fspath(tiny_manual_dir / row["file_name"]) for row in evaluated]
-  rows = predict.predict(files, model_dir, os.fspath(tmp_path / "p.csv"),
-                         threshold=result["threshold"]["threshold"],
-                         batch_size=4)  # other batches than evaluate's
+  # The saved calibration and threshold, in other batches than evaluate's.
+  rows = predict.predict(files, os.fspath(run), os.fspath(tmp_path / "p.csv"),
+                         batch_size=4)
   assert [row["path"] for row in rows] == files
   for row, expected in zip(rows, evaluated):
     assert not row["error"]
@@ -182,17 +187,21 @@ def test_threshold_saved_default_and_override(model_dir, tmp_path,
   copy = tmp_path / "run"
   shutil.copytree(model_dir, copy)
   (copy / run_dir.THRESHOLD).unlink(missing_ok=True)
+  (copy / run_dir.CALIBRATION).unlink(missing_ok=True)
   image = [os.fspath(user_folder / "png_named.jpg")]
   default = predict.predict(image, os.fspath(copy), os.fspath(tmp_path / "a"))
   assert default[0]["threshold"] == repr(thresholds.DEFAULT_THRESHOLD)
-  p = float(default[0]["p_pneumonia"])
+  # The exact score (the CSV prints four significant digits).
+  scored = next(prediction.score_files(run_dir.load(os.fspath(copy)), image))
+  p = float(scored.scores[0])
+  assert default[0]["p_pneumonia"] == f"{p:.4g}"
   choice = thresholds.Choice(
       threshold=p, method="youden", split="validation", sensitivity=1.0,
       specificity=0.5, n=10, n_positive=5,
       model_sha256=run_dir.model_sha256(os.fspath(copy)))
   run_dir.write_threshold(choice, os.fspath(copy))
   saved = predict.predict(image, os.fspath(copy), os.fspath(tmp_path / "b"))
-  assert saved[0]["threshold"] == repr(p)
+  assert saved[0]["threshold"] == f"{p:.4g}"
   assert saved[0]["predicted_label"] == "pneumonia"  # p >= p
   above = np.nextafter(p, 1.0)
   override = predict.predict(image, os.fspath(copy), os.fspath(tmp_path / "c"),
@@ -210,6 +219,41 @@ def test_threshold_saved_default_and_override(model_dir, tmp_path,
                          threshold=0.5)[0]["threshold"] == "0.5"
 
 
+def test_calibration_is_applied_and_must_match_the_threshold(
+    model_dir, tmp_path, user_folder):
+  copy = tmp_path / "run"
+  shutil.copytree(model_dir, copy)
+  image = [os.fspath(user_folder / "png_named.jpg")]
+  sha256 = run_dir.model_sha256(os.fspath(copy))
+  (copy / run_dir.CALIBRATION).unlink(missing_ok=True)
+  (copy / run_dir.THRESHOLD).unlink(missing_ok=True)
+  raw = next(prediction.score_files(run_dir.load(os.fspath(copy)), image))
+  fitted = calibration.Calibration(temperature=3.0, split="validation", n=10,
+                                   nll_before=1.0, nll_after=0.5,
+                                   model_sha256=sha256)
+  run_dir.write_calibration(fitted, os.fspath(copy))
+  choice = thresholds.Choice(
+      threshold=0.5, method="youden", split="validation", sensitivity=1.0,
+      specificity=0.5, n=10, n_positive=5, model_sha256=sha256,
+      temperature=3.0)
+  run_dir.write_threshold(choice, os.fspath(copy))
+  rows = predict.predict(image, os.fspath(copy), os.fspath(tmp_path / "a"))
+  expected = fitted.apply(raw.probabilities)[0, 1]
+  assert float(rows[0]["p_pneumonia"]) == pytest.approx(expected, rel=1e-3)
+  assert abs(expected - 0.5) < abs(raw.scores[0] - 0.5)  # T > 1 softens
+  # A threshold chosen on scores calibrated otherwise is refused.
+  run_dir.write_threshold(dataclasses.replace(choice, temperature=None),
+                          os.fspath(copy))
+  with pytest.raises(ValueError, match="calibrated with temperature None"):
+    predict.predict(image, os.fspath(copy), os.fspath(tmp_path / "b"))
+  # So is a calibration fitted for another model file.
+  run_dir.write_threshold(choice, os.fspath(copy))
+  run_dir.write_calibration(
+      dataclasses.replace(fitted, model_sha256="f" * 64), os.fspath(copy))
+  with pytest.raises(ValueError, match="fitted for another model file"):
+    predict.predict(image, os.fspath(copy), os.fspath(tmp_path / "c"))
+
+
 def test_multiclass_columns(tmp_path_factory, tiny_data_dir, user_folder,
                             tmp_path):
   types_dir = evaluation_helpers.trained_run(tmp_path_factory, tiny_data_dir,
@@ -224,9 +268,11 @@ def test_multiclass_columns(tmp_path_factory, tiny_data_dir, user_folder,
     if row["error"]:
       assert row["p_covid19"] == ""
       continue
+    # Printed to four significant digits each.
     probabilities = np.array([float(row[f"p_{n}"]) for n in names])
-    assert probabilities.sum() == pytest.approx(1.0, abs=1e-5)
-    assert float(row["p_pneumonia"]) == pytest.approx(1 - probabilities[0])
+    assert probabilities.sum() == pytest.approx(1.0, abs=1e-3)
+    assert float(row["p_pneumonia"]) == pytest.approx(1 - probabilities[0],
+                                                      abs=1e-4)
     assert row["predicted_type"] == names[int(probabilities.argmax())]
 
 

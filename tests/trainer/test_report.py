@@ -1,6 +1,7 @@
 """metrics.json and report.md agree number for number."""
 
 import copy
+import dataclasses
 import functools
 import json
 import math
@@ -11,7 +12,9 @@ import pytest
 from tests.trainer import evaluation_helpers
 from trainer import bootstrap
 from trainer import metrics
+from trainer import calibration
 from trainer import report
+from trainer import shift
 from trainer import thresholds
 
 TYPES = ("normal", "bacterial", "viral", "covid19", "fungal", "other")
@@ -28,11 +31,16 @@ def _cached_metrics_dict(multiclass: bool) -> dict:
   n = 90
   types = rng.integers(0, 4, n)
   y = (types > 0).astype(int)
-  s = np.clip(0.35 * y + 0.65 * rng.random(n), 0, 1)
+  raw = np.clip(0.35 * y + 0.65 * rng.random(n), 0, 1)
+  s = raw
   groups = np.arange(n) // 2
   source = np.where(np.arange(n) % 3 == 0, "ieee8023", "kermany")
   view = np.where(np.arange(n) % 5 == 0, "PA", "AP")
-  choice = thresholds.for_sensitivity(y[:40], s[:40], 0.9)
+  fitted = calibration.fit(y[:40], np.stack([1 - s[:40], s[:40]], axis=1))
+  s = fitted.apply(np.stack([1 - s, s], axis=1))[:, 1]
+  choice = thresholds.with_intervals(
+      thresholds.for_sensitivity(y[:40], s[:40], 0.9), y[:40], s[:40],
+      groups[:40], n_resamples=50)
   t = choice.threshold
 
   def with_ci(mask):
@@ -43,6 +51,7 @@ def _cached_metrics_dict(multiclass: bool) -> dict:
                 groups[mask], n_resamples=50)}
 
   overall = with_ci(np.ones(n, bool))
+  choice = dataclasses.replace(choice, temperature=fitted.temperature)
   result = {
       "model_dir": "/tmp/run", "dataset": "pneumonia_xray/gray_96",
       "data_dir": None, "split": "test", "output_dir": "/tmp/out",
@@ -59,7 +68,11 @@ def _cached_metrics_dict(multiclass: bool) -> dict:
           {"name": str(x), **metrics.confusion_at(y, s, x)}
           for x in metrics.FIXED_THRESHOLDS]
       + [{"name": "chosen", **metrics.confusion_at(y, s, t)}],
-      "calibration": metrics.calibration_summary(y, s),
+      "calibration": {**metrics.calibration_summary(y, s),
+                      "temperature": fitted.temperature,
+                      "fitted": fitted.to_dict(),
+                      "raw": metrics.calibration_summary(y, raw)},
+      "shift": shift.check(choice.to_dict(), overall["metrics"]),
       "by_source": {v: with_ci(source == v) for v in ("ieee8023", "kermany")},
       "by_view": {v: with_ci(view == v) for v in ("AP", "PA")},
       "by_pneumonia_type": metrics.positive_rate_by_group(
@@ -95,7 +108,7 @@ def test_report_numbers_equal_metrics_json(tmp_path, multiclass):
   text = open(path, encoding="utf-8").read()
   checked = evaluation_helpers.assert_report_matches(text, from_file)
   assert checked > 40
-  assert repr(from_file["threshold"]["threshold"]) in text
+  assert f"**{from_file['threshold']['threshold']:.4g}**" in text
   assert ("## Pneumonia type (multi-class)" in text) == multiclass
 
 
@@ -114,3 +127,50 @@ def test_missing_values_print_as_na():
                              "n_resamples": 0}
   text = report.markdown(m, {})
   assert "| roc_auc | ROC AUC | n/a | n/a |" in text
+
+
+def _with_reference(m: dict, sensitivity_ci, specificity_ci) -> dict:
+  m = copy.deepcopy(m)
+  m["threshold"]["sensitivity_ci"] = sensitivity_ci
+  m["threshold"]["specificity_ci"] = specificity_ci
+  m["shift"] = shift.check(m["threshold"], m["overall"])
+  return m
+
+
+def test_shift_paragraph_appears_only_outside_the_choosing_interval():
+  m = report.json_ready(_metrics_dict(False))
+  sensitivity = m["overall"]["sensitivity"]["value"]
+  specificity = m["overall"]["specificity"]["value"]
+  inside = _with_reference(m, [sensitivity - 0.01, sensitivity + 0.01],
+                           [specificity - 0.01, specificity + 0.01])
+  assert not inside["shift"]["shifted"]
+  assert "did not carry over" not in report.markdown(inside, {})
+  below = _with_reference(m, [sensitivity - 0.01, sensitivity + 0.01],
+                          [specificity + 0.1, specificity + 0.2])
+  assert below["shift"]["rates"]["specificity"]["side"] == "below"
+  assert below["shift"]["rates"]["sensitivity"]["side"] is None
+  text = report.markdown(report.json_ready(below), {})
+  assert "**The operating point did not carry over.**" in text
+  assert (f"specificity {specificity:.4f} is below the interval "
+          f"{specificity + 0.1:.4f} to {specificity + 0.2:.4f} that "
+          f"{m['threshold']['split']} gave") in text
+  assert "pixel path" in text and "trainer.choose_threshold" in text
+  # The paragraph stands beside the numbers: after the metrics table.
+  assert text.index("## Metrics") < text.index("did not carry over") < (
+      text.index("## Calibration"))
+  above = _with_reference(m, [sensitivity - 0.2, sensitivity - 0.1], None)
+  assert above["shift"]["rates"]["sensitivity"]["side"] == "above"
+  # No interval recorded (an older threshold.json): nothing can be said.
+  unknown = _with_reference(m, None, None)
+  assert not unknown["shift"]["compared"] and not unknown["shift"]["shifted"]
+
+
+def test_calibration_section_shows_raw_and_calibrated_figures():
+  m = report.json_ready(_metrics_dict(False))
+  text = report.markdown(m, {})
+  c = m["calibration"]
+  assert (f"| raw model output | {c['raw']['ece']:.4f} | "
+          f"{c['raw']['brier']:.4f} |") in text
+  assert (f"| calibrated (reported) | {c['ece']:.4f} | {c['brier']:.4f} |"
+          in text)
+  assert f"T = {c['fitted']['temperature']:.4g}" in text

@@ -17,6 +17,7 @@ import tensorflow as tf
 from tests import conftest
 from tests.trainer import evaluation_helpers
 from tests.trainer import helpers
+from trainer import calibration
 from trainer import evaluate
 from trainer import predict
 from trainer import prediction
@@ -65,9 +66,9 @@ def test_serving_default_matches_predict_on_every_shared_original(
   print(f"|dp| over {len(files)} originals: max {difference.max():.3g}, "
         f"median {np.median(difference):.3g}")
   assert difference.max() <= PARITY
-  # Same threshold, same call (the threshold is a float32 score).
+  # Same threshold (the CSV prints four digits), same call.
   assert served["threshold"] == pytest.approx(
-      [float(row["threshold"]) for row in rows])
+      [float(row["threshold"]) for row in rows], rel=1e-3)
   assert [label.decode() for label in served["label"]] == [
       row["predicted_label"] for row in rows]
 
@@ -149,24 +150,40 @@ def test_saved_model_cli_run_as_in_the_readme(model_dir, shared_data,
       [float(row["p_pneumonia"]) for row in rows], abs=1e-4)
 
 
-def test_evaluate_exports_the_threshold_it_chooses(model_dir, tiny_data_dir,
-                                                   shared_data, tmp_path):
+def test_evaluate_exports_the_threshold_and_calibration_it_chooses(
+    model_dir, tiny_data_dir, shared_data, tmp_path):
   run = tmp_path / "run"
   shutil.copytree(model_dir, run)
   evaluate.evaluate(os.fspath(run), os.fspath(tiny_data_dir), "test",
                     threshold_method="youden", n_bootstrap=20,
                     examples_per_kind=1)
   choice = run_dir.read_threshold(os.fspath(run))
+  calibration_fit = run_dir.read_calibration(os.fspath(run))
   info = serving.read_info(_saved_model(os.fspath(run)))
   assert info["threshold"] == choice.threshold
+  assert info["temperature"] == calibration_fit.temperature == (
+      choice.temperature)
   assert "youden" in info["threshold_source"]
   assert choice.model_sha256[:12] in info["threshold_source"]
   files = _originals(shared_data)[::30]
   served = _serve(_saved_model(os.fspath(run)), files)
   assert served["threshold"] == pytest.approx([choice.threshold] * len(files))
+  # Served scores are the calibrated ones predict writes, called alike.
+  rows = predict.predict(files, os.fspath(run), os.fspath(tmp_path / "p.csv"))
+  assert served["p_pneumonia"] == pytest.approx(
+      [float(row["p_pneumonia"]) for row in rows], rel=1e-3, abs=1e-6)
   assert [label.decode() for label in served["label"]] == [
-      "pneumonia" if p >= np.float32(choice.threshold) else "normal"
-      for p in served["p_pneumonia"]]
+      row["predicted_label"] for row in rows]
+  # The calibration is applied to the model's own output, in the graph.
+  loaded = tf.saved_model.load(_saved_model(os.fspath(run)))
+  data = tf.constant([pathlib.Path(f).read_bytes() for f in files])
+  model_input = loaded.signatures["preprocess"](image_bytes=data)
+  raw = np.asarray(list(loaded.signatures["serve"](
+      inputs=model_input["model_input"]).values())[0], np.float64)
+  expected = calibration.scale(np.concatenate([1 - raw, raw], axis=1),
+                               calibration_fit.temperature)[:, 1]
+  assert served["p_pneumonia"] == pytest.approx(expected, abs=1e-6)
+  assert not np.allclose(served["p_pneumonia"], raw[:, 0], atol=1e-3)
 
 
 def test_a_multiclass_model_serves_every_class(tmp_path_factory,

@@ -227,6 +227,12 @@ class Builder(tfds.core.GeneratorBasedBuilder):
               "chest_xray_small (Kermany at 224x224) at 204x204, source splits.",
               sources=(kermany.NAME,), kermany_folder="chest_xray_small",
               split_mode=splits.SOURCE_MODE),
+      # Kermany's test/ folder differs from its train/ folder (another
+      # period, and bacterial and viral films that separate almost
+      # perfectly): patient splits give a test split like the training one.
+      _config("small_gray_204_patient_splits",
+              "chest_xray_small at 204x204, patient splits.",
+              sources=(kermany.NAME,), kermany_folder="chest_xray_small"),
   ]
   DEFAULT_CONFIG_NAME = "gray_204"
 
