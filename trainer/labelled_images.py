@@ -23,6 +23,7 @@ from trainer import prediction
 from trainer import storage
 
 CLASS_FOLDERS = {"normal": 0, "pneumonia": 1}
+LABEL_NAMES = labels.LABELS  # label id -> name
 _LABEL_WORDS = {"normal": 0, "0": 0, "pneumonia": 1, "1": 1}
 
 
@@ -133,6 +134,3 @@ def read(source: str) -> Listing:
   if not storage.exists(source):
     raise ValueError(f"{source}: no such folder or CSV file")
   return read_csv(source)
-
-
-LABEL_NAMES = labels.LABELS
