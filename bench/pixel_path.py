@@ -80,12 +80,11 @@ def remade_files(paths: list[str], folder: str) -> dict[str, list[str]]:
 
 def _scores(trained, paths: list[str], batch_size: int) -> np.ndarray:
   from trainer import prediction  # pylint: disable=g-import-not-at-top
-  scores = np.full(len(paths), np.nan)
-  for scored in prediction.score_files(trained, paths, batch_size):
-    for j, i in enumerate(scored.good):
-      scores[scored.start + i] = scored.scores[j]
-  if np.isnan(scores).any():
-    raise RuntimeError("a file could not be scored")
+  scores, errors = prediction.score_paths(trained, paths, batch_size)
+  unreadable = [(p, e) for p, e in zip(paths, errors) if e]
+  if unreadable:
+    raise RuntimeError(f"could not score {unreadable[0][0]}: "
+                       f"{unreadable[0][1]}")
   return scores
 
 

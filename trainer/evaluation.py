@@ -88,19 +88,6 @@ def _fit_labels(p: split_scores.Predictions) -> np.ndarray:
   return p.pneumonia_type if len(p.class_names) > 2 else p.label
 
 
-def fit_calibration(trained: run_dir.TrainedModel,
-                    config: input_lib.InputConfig,
-                    validation: split_scores.Predictions,
-                    split: str) -> calibration_lib.Calibration:
-  """The temperature fitted on `validation`'s raw outputs."""
-  fitted = calibration_lib.fit(_fit_labels(validation),
-                               validation.raw_probabilities, split=split)
-  return dataclasses.replace(
-      fitted, dataset=config.dataset,
-      dataset_version=split_scores.dataset_version(config),
-      model_sha256=trained.model_sha256)
-
-
 def save_operating_point(trained: run_dir.TrainedModel,
                          point: OperatingPoint) -> None:
   """calibration.json, threshold.json, and the SavedModel reading scores the
@@ -133,9 +120,16 @@ def choose_operating_point(trained: run_dir.TrainedModel,
           f"{options.threshold_split!r}")
     validation = split_scores.predict_split(trained, config,
                                             options.threshold_split)
-    fitted = (fit_calibration(trained, config, validation,
-                              options.threshold_split)
-              if options.calibrate else None)
+    # What both were fitted on, and for which model file.
+    provenance = {"dataset": config.dataset,
+                  "dataset_version": split_scores.dataset_version(config),
+                  "model_sha256": trained.model_sha256}
+    fitted = None
+    if options.calibrate:
+      fitted = dataclasses.replace(
+          calibration_lib.fit(_fit_labels(validation),
+                              validation.raw_probabilities,
+                              split=options.threshold_split), **provenance)
     validation = validation.calibrated(fitted)
     choice = thresholds.choose(
         options.threshold_method, validation.label, validation.scores,
@@ -146,11 +140,8 @@ def choose_operating_point(trained: run_dir.TrainedModel,
         choice, validation.label, validation.scores, validation.patient_group,
         n_resamples=options.n_bootstrap, confidence=options.confidence,
         seed=options.seed)
-    choice = dataclasses.replace(
-        choice, dataset=config.dataset,
-        dataset_version=split_scores.dataset_version(config),
-        model_sha256=trained.model_sha256,
-        temperature=fitted and fitted.temperature)
+    choice = dataclasses.replace(choice, **provenance,
+                                 temperature=fitted and fitted.temperature)
     point = OperatingPoint(fitted, choice)
     if options.save_threshold:
       save_operating_point(trained, point)

@@ -39,8 +39,18 @@ def _as_binary(y_true, scores) -> tuple[np.ndarray, np.ndarray]:
   return y_true, scores
 
 
-def _ratio(numerator: float, denominator: float) -> float:
+def ratio(numerator: float, denominator: float) -> float:
+  """numerator / denominator, NaN when the denominator is 0."""
   return float(numerator / denominator) if denominator else float("nan")
+
+
+def roc_auc(positive, scores) -> float:
+  """ROC AUC of `scores` for the boolean or 0/1 `positive`; NaN when only
+  one class is present (a subgroup, a bootstrap resample)."""
+  positive = np.asarray(positive)
+  if not 0 < positive.sum() < positive.size:
+    return float("nan")
+  return float(sk_metrics.roc_auc_score(positive, scores))
 
 
 def confusion_counts(y_true, scores, threshold: float) -> dict[str, int]:
@@ -56,7 +66,7 @@ def ranking_metrics(y_true, scores) -> dict[str, float]:
   y_true, scores = _as_binary(y_true, scores)
   if np.unique(y_true).size < 2:
     return {"roc_auc": float("nan"), "pr_auc": float("nan")}
-  return {"roc_auc": float(sk_metrics.roc_auc_score(y_true, scores)),
+  return {"roc_auc": roc_auc(y_true, scores),
           "pr_auc": float(sk_metrics.average_precision_score(y_true, scores))}
 
 
@@ -70,13 +80,19 @@ def rates(counts: dict[str, int]) -> dict[str, float]:
   """
   tn, fp, fn, tp = counts["tn"], counts["fp"], counts["fn"], counts["tp"]
   return {
-      "accuracy": _ratio(tp + tn, tn + fp + fn + tp),
-      "f1": _ratio(2 * tp, 2 * tp + fp + fn),
-      "sensitivity": _ratio(tp, tp + fn),
-      "specificity": _ratio(tn, tn + fp),
-      "ppv": _ratio(tp, tp + fp),
-      "npv": _ratio(tn, tn + fn),
+      "accuracy": ratio(tp + tn, tn + fp + fn + tp),
+      "f1": ratio(2 * tp, 2 * tp + fp + fn),
+      "sensitivity": ratio(tp, tp + fn),
+      "specificity": ratio(tn, tn + fp),
+      "ppv": ratio(tp, tp + fp),
+      "npv": ratio(tn, tn + fn),
   }
+
+
+def operating_point(y_true, scores, threshold: float) -> dict[str, float]:
+  """Sensitivity and specificity of calling score >= threshold positive."""
+  values = rates(confusion_counts(y_true, scores, threshold))
+  return {name: values[name] for name in ("sensitivity", "specificity")}
 
 
 def binary_metrics(y_true, scores, threshold: float) -> dict[str, float]:
@@ -161,10 +177,8 @@ def multiclass_metrics(y_true, probabilities,
   per_class = {}
   aucs = []
   for c, name in enumerate(class_names):
-    is_c = (y_true == c).astype(np.int64)
-    auc = float("nan")
-    if 0 < is_c.sum() < is_c.size:
-      auc = float(sk_metrics.roc_auc_score(is_c, probabilities[:, c]))
+    auc = roc_auc(y_true == c, probabilities[:, c])
+    if not np.isnan(auc):
       aucs.append(auc)
     per_class[name] = {"roc_auc_ovr": auc, "precision": float(precision[c]),
                        "recall": float(recall[c]), "f1": float(f1[c]),

@@ -234,6 +234,19 @@ def score_files(trained: run_dir.TrainedModel, files: Sequence[str],
     yield scored
 
 
+def score_paths(trained: run_dir.TrainedModel, paths: Sequence[str],
+                batch_size: int = 32) -> tuple[np.ndarray, list[str]]:
+  """score_files, gathered: P(pneumonia) per path (NaN where the file could
+  not be read) and each path's error ("" if scored)."""
+  scores = np.full(len(paths), np.nan)
+  errors = [""] * len(paths)
+  for scored in score_files(trained, paths, batch_size):
+    errors[scored.start:scored.start + len(scored.errors)] = scored.errors
+    for j, i in enumerate(scored.good):
+      scores[scored.start + i] = scored.scores[j]
+  return scores, errors
+
+
 def _threshold(trained: run_dir.TrainedModel,
                threshold: Optional[float]) -> float:
   if trained.calibration_problem:

@@ -37,20 +37,6 @@ def default_output_dir(model_dir: str, source: str) -> str:
   return storage.join(model_dir, "thresholds", name)
 
 
-def _score(trained: run_dir.TrainedModel, listing: labelled_images.Listing,
-           batch_size: int) -> tuple[np.ndarray, list[str]]:
-  """P(pneumonia) per image (NaN where unreadable) and each error."""
-  p = np.full(len(listing.images), np.nan)
-  errors = [""] * len(listing.images)
-  paths = [image.path for image in listing.images]
-  for scored in prediction.score_files(trained, paths, batch_size):
-    for i, error in enumerate(scored.errors):
-      errors[scored.start + i] = error
-    for j, i in enumerate(scored.good):
-      p[scored.start + i] = scored.scores[j]
-  return p, errors
-
-
 def _write_scores(listing: labelled_images.Listing, p: np.ndarray,
                   errors: list[str], threshold: float, path: str) -> str:
   text = io.StringIO()
@@ -65,12 +51,6 @@ def _write_scores(listing: labelled_images.Listing, p: np.ndarray,
   for path_, reason in listing.left_out:
     writer.writerow([path_, "", "", "", "", reason])
   return storage.write_text(path, text.getvalue())
-
-
-def _at(threshold: float, y: np.ndarray, p: np.ndarray) -> dict[str, float]:
-  rates = metrics.rates(metrics.confusion_counts(y, p, threshold))
-  return {"threshold": threshold, "sensitivity": rates["sensitivity"],
-          "specificity": rates["specificity"]}
 
 
 def run(model_dir: str, source: str, *, output_dir: Optional[str] = None,
@@ -105,7 +85,8 @@ def run(model_dir: str, source: str, *, output_dir: Optional[str] = None,
   if trained.calibration_problem:
     raise ValueError(trained.calibration_problem)
   listing = labelled_images.read(source)
-  p, errors = _score(trained, listing, options.batch_size)
+  p, errors = prediction.score_paths(
+      trained, [image.path for image in listing.images], options.batch_size)
   ok = np.isfinite(p)
   y = np.asarray([image.label for image in listing.images])
   groups = np.asarray([image.group for image in listing.images])
@@ -139,7 +120,8 @@ def run(model_dir: str, source: str, *, output_dir: Optional[str] = None,
       "previous": None if previous is None else {
           "chosen_by": previous.chosen_by, "split": previous.split,
           "dataset": previous.dataset,
-          **_at(previous.threshold, y[ok], p[ok])},
+          "threshold": previous.threshold,
+          **metrics.operating_point(y[ok], p[ok], previous.threshold)},
       "saved": save,
   })
   storage.write_json(storage.join(output_dir, SUMMARY_FILENAME), summary,

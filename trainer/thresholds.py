@@ -180,15 +180,10 @@ def with_intervals(choice: Choice, y_true, scores, groups, *,
   """
   y_true = np.asarray(y_true)
   scores = np.asarray(scores)
-
-  def operating_point(i: np.ndarray) -> dict[str, float]:
-    rates = metrics.rates(metrics.confusion_counts(y_true[i], scores[i],
-                                                   choice.threshold))
-    return {name: rates[name] for name in ("sensitivity", "specificity")}
-
   intervals = bootstrap.confidence_intervals(
-      operating_point, groups, n_resamples=n_resamples,
-      confidence=confidence, seed=seed)
+      lambda i: metrics.operating_point(y_true[i], scores[i],
+                                        choice.threshold),
+      groups, n_resamples=n_resamples, confidence=confidence, seed=seed)
 
   def bounds(name: str) -> Optional[tuple[float, float]]:
     low, high = intervals[name]["ci_low"], intervals[name]["ci_high"]

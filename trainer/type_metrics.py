@@ -17,6 +17,7 @@ from sklearn import metrics as sk_metrics
 from pneumonia_tfds import labels
 from pneumonia_tfds.sources import kermany
 from trainer import bootstrap
+from trainer import metrics
 from trainer import report
 
 BACTERIAL = "bacterial"
@@ -51,17 +52,6 @@ def kermany_folder(file_name: str) -> str:
   return ""
 
 
-def _auc(positive: np.ndarray, scores: np.ndarray) -> float:
-  """ROC AUC, NaN when only one class is present (e.g. in a resample)."""
-  if not 0 < positive.sum() < positive.size:
-    return float("nan")
-  return float(sk_metrics.roc_auc_score(positive, scores))
-
-
-def _ratio(numerator: float, denominator: float) -> float:
-  return float(numerator / denominator) if denominator else float("nan")
-
-
 def _undefined() -> dict[str, float]:
   return {"value": float("nan"), "ci_low": float("nan"),
           "ci_high": float("nan"), "n_resamples": 0}
@@ -78,13 +68,13 @@ def _class_statistic(types: np.ndarray, probabilities: np.ndarray,
     matrix = sk_metrics.confusion_matrix(y, called[i], labels=ids)
     values, aucs = {}, []
     for c in present:
-      auc = _auc(y == c, p[:, c])
+      auc = metrics.roc_auc(y == c, p[:, c])
       if not np.isnan(auc):
         aucs.append(auc)
       name = class_names[c]
       values[f"{name}/roc_auc_ovr"] = auc
-      values[f"{name}/recall"] = _ratio(matrix[c, c], matrix[c].sum())
-      values[f"{name}/precision"] = _ratio(matrix[c, c], matrix[:, c].sum())
+      values[f"{name}/recall"] = metrics.ratio(matrix[c, c], matrix[c].sum())
+      values[f"{name}/precision"] = metrics.ratio(matrix[c, c], matrix[:, c].sum())
     # As metrics.multiclass_metrics: over the classes present in this draw.
     values["macro_roc_auc_ovr"] = float(np.mean(aucs)) if aucs else float(
         "nan")
@@ -112,7 +102,8 @@ def _bacterial_vs_viral(is_viral: np.ndarray, score: np.ndarray,
   if not entry["n"]:
     return {**entry, "roc_auc": _undefined()}
   entry["roc_auc"] = bootstrap.confidence_intervals(
-      lambda i: {"roc_auc": _auc(y[i], s[i])}, g, **options)["roc_auc"]
+      lambda i: {"roc_auc": metrics.roc_auc(y[i], s[i])}, g,
+      **options)["roc_auc"]
   return entry
 
 
