@@ -9,7 +9,7 @@ import dataclasses
 from typing import Optional
 
 SECTIONS = ("build", "input", "input_stages", "memory", "train_step",
-            "quality", "scale", "serve")
+            "quality", "scale", "serve", "feed")
 # Fractions of chest_xray_small for the memory section, as (label, every):
 # every 16th file of each folder, every 4th, all.
 MEMORY_FRACTIONS = (("1/16", 16), ("1/4", 4), ("all", 1))

@@ -168,6 +168,7 @@ class SmallBuild:
     self._work_dir = work_dir
     self._per_folder = per_folder
     self._built = None
+    self._raw_built = False
 
   @property
   def dataset(self) -> str:
@@ -185,6 +186,18 @@ class SmallBuild:
       build(manual_dir, data_dir, self.CONFIG)
       self._built = (data_dir, manual_dir)
     return self._built
+
+  @property
+  def raw_dataset(self) -> str:
+    return f"pneumonia_xray/{self.CONFIG}_raw"
+
+  def get_raw(self) -> str:
+    """data_dir of the build and of its raw-pixel twin, built beside it."""
+    data_dir, manual_dir = self.get()
+    if not self._raw_built:
+      build(manual_dir, data_dir, f"{self.CONFIG}_raw")
+      self._raw_built = True
+    return data_dir
 
   def train_files(self) -> list[str]:
     """Source files of the build's train split, in stored order."""

@@ -15,6 +15,7 @@ address space the child got at exec. ru_maxrss is the fallback where
 /proc/self/status does not exist.
 """
 
+import dataclasses
 import json
 import os
 import resource
@@ -47,6 +48,8 @@ def _pipeline(spec: dict):
   config = input_lib.InputConfig(
       dataset=spec["dataset"], data_dir=spec["data_dir"],
       global_batch_size=spec["batch_size"], cache=spec["cache"])
+  if not spec.get("augment", True):
+    config = dataclasses.replace(config, augment=None)
   return input_lib.make_for_train(config)
 
 

@@ -80,6 +80,7 @@ def _sections():
   """(name, module) in table order; imported late, so --help stays fast."""
   # pylint: disable=g-import-not-at-top
   from bench import build
+  from bench import feed
   from bench import input_stages
   from bench import inputs
   from bench import memory
@@ -90,7 +91,7 @@ def _sections():
   return (("build", build), ("input", inputs),
           ("input_stages", input_stages), ("memory", memory),
           ("train_step", train_step), ("quality", quality),
-          ("scale", scale), ("serve", serve))
+          ("scale", scale), ("serve", serve), ("feed", feed))
 
 
 def expected_row_ids() -> list[str]:

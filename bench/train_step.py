@@ -8,6 +8,11 @@ by:
   pipeline   make_for_train over the small_gray_204 train split (the
              trainer's defaults: augmentation on, cache off), repeated: the
              real input, whose threads share the CPU with the step.
+  raw        the same over small_gray_204_raw (raw pixels, no decoding).
+  raw_device raw records with augment_on="device": the pipeline runs the
+             pixel path, the step the batch changes (trainer.device_augment),
+             as a GPU or TPU run does by default; on this CPU the "device"
+             is the same cores.
   constant   one in-memory batch repeated (Dataset.from_tensors): the step
              alone.
 
@@ -17,6 +22,7 @@ A figure is the median over windows; a ratio pairs window i of two fits run
 back to back.
 """
 
+import dataclasses
 import time
 
 from bench import config as config_lib
@@ -27,7 +33,9 @@ from bench import stats
 SECTION = "4 training step"
 MODELS = ("blog_cnn", "small_resnet")
 PRECISIONS = ("float32", "mixed_bfloat16")
-INPUTS = ("pipeline", "constant")
+INPUTS = ("pipeline", "raw", "raw_device", "constant")
+# The ratios between models and precisions are of these two inputs only.
+_COMPARED_INPUTS = ("pipeline", "constant")
 
 
 def _key(model: str, precision: str, source: str) -> str:
@@ -38,7 +46,7 @@ def _ratios():
   """(id, numerator key, denominator key, words, target)."""
   ratios = []
   for precision in PRECISIONS:
-    for source in INPUTS:
+    for source in _COMPARED_INPUTS:
       ratios.append((
           f"ratio_small_resnet_vs_blog_cnn_{precision}_{source}",
           _key("small_resnet", precision, source),
@@ -46,21 +54,23 @@ def _ratios():
           f"small_resnet / blog_cnn, {precision}, {source} input",
           report.Target(">=", 1.5)))
   for model in MODELS:
-    for source in INPUTS:
+    for source in _COMPARED_INPUTS:
       ratios.append((
           f"ratio_bf16_vs_f32_{model}_{source}",
           _key(model, "mixed_bfloat16", source),
           _key(model, "float32", source),
           f"mixed_bfloat16 / float32, {model}, {source} input",
           report.Target(">", 1.0)))
-  for model in MODELS:
-    for precision in PRECISIONS:
-      ratios.append((
-          f"ratio_pipeline_vs_constant_{model}_{precision}",
-          _key(model, precision, "pipeline"),
-          _key(model, precision, "constant"),
-          f"pipeline / constant input, {model}, {precision}",
-          report.Target(">=", 0.95)))
+  for source in INPUTS[:-1]:
+    for model in MODELS:
+      for precision in PRECISIONS:
+        ratios.append((
+            ("ratio_pipeline_vs_constant_" if source == "pipeline" else
+             f"ratio_{source}_vs_constant_") + f"{model}_{precision}",
+            _key(model, precision, source),
+            _key(model, precision, "constant"),
+            f"{source} / constant input, {model}, {precision}",
+            report.Target(">=", 0.95)))
   return ratios
 
 
@@ -100,7 +110,8 @@ def _window_rates(times: list[float], warmup: int, windows: int,
 
 
 def _measure(model_name: str, precision: str, dataset,
-             config: config_lib.BenchConfig) -> list[float]:
+             config: config_lib.BenchConfig,
+             device_augment=None) -> list[float]:
   import keras  # pylint: disable=g-import-not-at-top
   from trainer import models  # pylint: disable=g-import-not-at-top
   from trainer import objectives  # pylint: disable=g-import-not-at-top
@@ -113,6 +124,10 @@ def _measure(model_name: str, precision: str, dataset,
     loss, metrics = objectives.loss_and_metrics("label", 2)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-3),
                   loss=loss, metrics=metrics)
+    if device_augment is not None:
+      # pylint: disable-next=g-import-not-at-top
+      from trainer import device_augment as device_augment_lib
+      device_augment_lib.patch_model(model, device_augment)
     warmup = config.train_warmup_steps
     steps = config.train_steps_per_window
     windows = config.repeats
@@ -130,17 +145,21 @@ def run(config: config_lib.BenchConfig,
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from pipeline import input as input_lib  # pylint: disable=g-import-not-at-top
 
-  data_dir, _ = small.get()
+  data_dir = small.get_raw()
   input_config = input_lib.InputConfig(
       dataset=small.dataset, data_dir=data_dir,
       image_size=config.train_image_size,
       global_batch_size=config.train_batch_size)
+  raw_config = dataclasses.replace(input_config, dataset=small.raw_dataset)
+  device_config = dataclasses.replace(raw_config, augment_on="device")
   size, batch = config.train_image_size, config.train_batch_size
   images = tf.random.stateless_uniform((batch, size, size, 1), seed=(0, 1))
   targets = tf.random.stateless_uniform((batch,), seed=(0, 2), maxval=2,
                                         dtype=tf.int32)
   sources = {
       "pipeline": lambda: input_lib.make_for_train(input_config).repeat(),
+      "raw": lambda: input_lib.make_for_train(raw_config).repeat(),
+      "raw_device": lambda: input_lib.make_for_train(device_config).repeat(),
       "constant": lambda: tf.data.Dataset.from_tensors(
           (images, targets)).repeat(),
   }
@@ -149,7 +168,8 @@ def run(config: config_lib.BenchConfig,
     for model in MODELS:
       for source in INPUTS:
         rates[_key(model, precision, source)] = _measure(
-            model, precision, sources[source](), config)
+            model, precision, sources[source](), config,
+            device_config.augment if source == "raw_device" else None)
 
   note = (f"{size}x{size}, batch {batch}; {config.repeats} windows of "
           f"{config.train_steps_per_window} steps after "

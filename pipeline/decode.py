@@ -393,10 +393,11 @@ def _resize(image: tf.Tensor, height, width) -> tf.Tensor:
 
 
 def round_trip(image: tf.Tensor, encoding: str) -> tf.Tensor:
-  """The stored copy's codec: JPEG (quality 95) is lossy, PNG is not."""
+  """The stored copy's codec: JPEG (quality 95) is lossy; PNG and raw
+  pixels are not."""
   if encoding not in ENCODINGS:
     raise ValueError(f"encoding {encoding!r} is not one of {ENCODINGS}")
-  if encoding == "png":
+  if encoding != "jpeg":
     return image
   channels = image.shape[-1]
   encoded = tf.io.encode_jpeg(image, quality=JPEG_QUALITY)

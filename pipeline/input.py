@@ -33,6 +33,8 @@ from pipeline import preprocess
 
 TARGETS = ("label", "pneumonia_type")
 BALANCE_MODES = ("none", "class_weight", "resample")
+# Where the training augmentation's batch changes run (see InputConfig).
+AUGMENT_PLACES = ("host", "device")
 METADATA_KEYS = ("source", "view", "patient_id", "file_name", "label",
                  "pneumonia_type")
 
@@ -71,6 +73,9 @@ class InputConfig:
     drop_remainder: drop the last partial batch, for static shapes (TPUs).
     autotune: tf.data's autotuner: "on", "off", or "auto" (see
       autotune_enabled).
+    augment_on: "host" augments here; "device" runs only the pixel path
+      here and yields ((images, seeds), targets), the batch changes left to
+      the training step (trainer.device_augment), from the same seeds.
   """
   dataset: str = "pneumonia_xray/gray_204"
   data_dir: Optional[str] = None
@@ -85,6 +90,7 @@ class InputConfig:
   seed: int = 0
   drop_remainder: bool = False
   autotune: str = "auto"
+  augment_on: str = "host"
 
   def __post_init__(self):
     if not isinstance(self.dataset, str) or not self.dataset:
@@ -125,6 +131,9 @@ class InputConfig:
     if self.autotune not in AUTOTUNE_MODES:
       raise ValueError(f"autotune must be one of {AUTOTUNE_MODES}, got "
                        f"{self.autotune!r}")
+    if self.augment_on not in AUGMENT_PLACES:
+      raise ValueError(f"augment_on must be one of {AUGMENT_PLACES}, got "
+                       f"{self.augment_on!r}")
 
 
 def _is_int(value) -> bool:
@@ -253,10 +262,33 @@ def _shuffled(dataset: tf.data.Dataset, buffer_size: int,
   return dataset.shuffle(buffer_size, seed=seed, reshuffle_each_iteration=True)
 
 
+def _batch_decode_fn(builder: tfds.core.DatasetBuilder, config: InputConfig):
+  """batch of examples -> (images, targets), for records of raw pixels (a
+  uint8 Tensor feature stored as bytes); None for encoded images.
+
+  Raw pixels need no decoder, only a reshape: done once per batch, it spares
+  the per-example map that JPEG decoding needs.
+  """
+  feature = builder.info.features["image"]
+  if not isinstance(feature, tfds.features.Tensor):
+    return None
+  shape = [-1, *feature.shape]
+
+  def decode(examples):
+    images = tf.reshape(tf.io.decode_raw(examples["image"], tf.uint8), shape)
+    images = preprocess.to_model_input(images, config.image_size,
+                                       config.channels)
+    return images, tf.cast(examples[config.target], tf.int32)
+
+  return decode
+
+
 def _decoded_pass(builder, split, read_context, decode, config: InputConfig,
                   epoch: tf.Tensor, seeds: "_Seeds",
-                  cached: Optional[tf.data.Dataset]) -> tf.data.Dataset:
-  """One shuffled, decoded pass over `split`, drawn from `epoch`'s seeds.
+                  cached: Optional[tf.data.Dataset]):
+  """One shuffled pass over `split`, drawn from `epoch`'s seeds: (dataset,
+  batch decoder). The examples are decoded here, and the decoder is None;
+  raw pixels are left for the batch decoder to decode after batching.
 
   Without a cache the shuffle holds encoded examples (about 15 KB each, where
   a decoded float32 204 px image is 166 KB), so memory stays flat as the data
@@ -265,20 +297,24 @@ def _decoded_pass(builder, split, read_context, decode, config: InputConfig,
   """
   if cached is not None:
     return _shuffled(cached, config.shuffle_buffer,
-                     _epoch_seed(seeds.shuffle, epoch))
+                     _epoch_seed(seeds.shuffle, epoch)), None
   dataset = _read(builder, split, read_context, ("image", config.target),
                   True, _epoch_seed(seeds.files, epoch))
-  return _shuffled(dataset, config.shuffle_buffer,
-                   _epoch_seed(seeds.shuffle, epoch)).map(
-                       decode, num_parallel_calls=_parallelism(config))
+  dataset = _shuffled(dataset, config.shuffle_buffer,
+                      _epoch_seed(seeds.shuffle, epoch))
+  batch_decode = _batch_decode_fn(builder, config)
+  if batch_decode is not None:
+    return dataset, batch_decode
+  return dataset.map(decode, num_parallel_calls=_parallelism(config)), None
 
 
 def _augmented_batches(dataset: tf.data.Dataset, config: InputConfig,
-                       input_context, seed: tf.Tensor) -> tf.data.Dataset:
+                       input_context, seed: tf.Tensor,
+                       batch_decode=None) -> tf.data.Dataset:
   """Batches, then augments each batch with one seed per example.
 
   Seeds are paired with examples before batching, so an example's changes do
-  not depend on the batch size; each transform kernel then runs once per
+  not depend on the batch size, nor on where they are made (config.augment_on); each transform kernel then runs once per
   batch instead of once per image (about 5% faster on a 2-CPU machine: the
   kernel's per-pixel work dominates either way).
   """
@@ -286,7 +322,13 @@ def _augmented_batches(dataset: tf.data.Dataset, config: InputConfig,
   seeds = tf.data.Dataset.random(seed=seed).batch(2)
 
   def apply(examples, batch_seeds):
-    images, targets = examples
+    # Raw records arrive undecoded (see _decoded_pass).
+    images, targets = (examples if batch_decode is None
+                       else batch_decode(examples))
+    if config.augment_on == "device":
+      images = augment_lib.pixel_path_batch(images, augment_config,
+                                            batch_seeds)
+      return (images, batch_seeds), targets
     return augment_lib.augment_batch(images, augment_config,
                                      batch_seeds), targets
 
@@ -455,7 +497,8 @@ def make_for_train(
 
   Returns:
     (image float32 (B, S, S, C), target int32 (B,)) batches, B the per-replica
-    batch size (the last batch of a pass smaller unless drop_remainder).
+    batch size (the last batch of a pass smaller unless drop_remainder); with
+    augmentation on the device, ((image, seeds int64 (B, 2)), target).
   """
   builder = _builder(config)
   split, read_context = _shard(builder, "train", input_context)
@@ -479,16 +522,22 @@ def make_for_train(
     # tests a tensor seed as a Python bool and fails; this sets the seed of
     # this traced function's graph only, never the process's.
     tf.random.set_seed(_GRAPH_SEED)
+    batch_decode = None
     if resampled is not None:
       dataset = resampled.epoch(epoch_number)
     else:
-      dataset = _decoded_pass(builder, split, read_context, decode, config,
-                              epoch_number, seeds, cached)
+      dataset, batch_decode = _decoded_pass(
+          builder, split, read_context, decode, config, epoch_number, seeds,
+          cached)
     if config.augment is None:
       dataset = _batched(dataset, config, input_context)
+      if batch_decode is not None:
+        dataset = dataset.map(batch_decode,
+                              num_parallel_calls=_parallelism(config))
     else:
       dataset = _augmented_batches(dataset, config, input_context,
-                                   _epoch_seed(seeds.augment, epoch_number))
+                                   _epoch_seed(seeds.augment, epoch_number),
+                                   batch_decode)
     if steps_per_epoch is not None:
       dataset = dataset.repeat().take(steps_per_epoch)
     return dataset

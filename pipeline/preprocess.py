@@ -58,21 +58,30 @@ def to_model_input(image: tf.Tensor, image_size: int,
     raise ValueError(f"image must have a static channel count in {CHANNELS}, "
                      f"got shape {image.shape}")
 
+  # uint8 scaled to float is in [0, 1] exactly; only arithmetic after it
+  # (or a float input) can leave the range, and only then is it clipped: a
+  # pass over every pixel saved on the common path.
+  needs_clip = image.dtype != tf.uint8
   image = tf.image.convert_image_dtype(image, tf.float32)
   # Channel reduction before resizing and expansion after it: the resize then
   # always works on the fewest channels.
   if in_channels == 3 and channels == 1:
     image = tf.image.rgb_to_grayscale(image)
+    needs_clip = True
   needs_resize = _needs_resize(image, image_size)
   if isinstance(needs_resize, bool):
     if needs_resize:
       image = _resize(image, image_size)
+      needs_clip = True
   else:
-    image = tf.cond(needs_resize, lambda: _resize(image, image_size),
+    image = tf.cond(needs_resize,
+                    lambda: tf.clip_by_value(_resize(image, image_size), 0.0,
+                                             1.0),
                     lambda: image)
   if in_channels == 1 and channels == 3:
     image = tf.image.grayscale_to_rgb(image)
-  image = tf.clip_by_value(image, 0.0, 1.0)
+  if needs_clip:
+    image = tf.clip_by_value(image, 0.0, 1.0)
   static_shape = image.shape[:-3].concatenate(
       [image_size, image_size, channels])
   return tf.ensure_shape(image, static_shape)

@@ -46,11 +46,12 @@ def _plan(_, numbered_records, digests, decoded, settings, report_dir):
   return plan
 
 
-def _examples_of(encoded, plan, split):
+def _examples_of(encoded, plan, split, geometry):
   decoded, data = encoded
   example = plan.examples.get(decoded.sha256)
   if example is not None and example.split == split:
-    yield example.key, {**example.features, "image": data}
+    yield example.key, {**example.features,
+                        "image": geometry.feature_value(data)}
 
 
 class Graph:
@@ -70,7 +71,8 @@ class Graph:
     def split_examples(pbegin):
       encoded, plan = self._shared(pbegin.pipeline)
       return encoded | f"Examples_{split}" >> beam.FlatMap(
-          _examples_of, beam.pvalue.AsSingleton(plan), split)
+          _examples_of, beam.pvalue.AsSingleton(plan), split,
+          self._arguments[2])
 
     return split_examples()  # pylint: disable=no-value-for-parameter
 

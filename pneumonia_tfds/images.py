@@ -20,7 +20,9 @@ from pneumonia_tfds import dicom
 # what would exhaust memory; the size is read from the header before decoding.
 MAX_PIXELS = 60_000_000
 FIT_METHODS = ("resize", "pad")
-ENCODINGS = ("jpeg", "png")
+# "raw": the uint8 pixels themselves, row-major (H, W, C), read back with no
+# decoding (a tfds.features.Tensor of bytes; fixed sizes only).
+ENCODINGS = ("jpeg", "png", "raw")
 JPEG_QUALITY = 95
 _RESAMPLE = Image.Resampling.BILINEAR
 # Raster formats X-ray collections use. Pillow would otherwise identify, e.g.,
@@ -156,6 +158,8 @@ def encode(image: Image.Image, encoding: str) -> bytes:
     image.save(buffer, format="JPEG", quality=JPEG_QUALITY)
   elif encoding == "png":
     image.save(buffer, format="PNG", compress_level=3)
+  elif encoding == "raw":
+    return np.asarray(image, dtype=np.uint8).tobytes()
   else:
     raise ValueError(f"encoding {encoding!r} is not one of {ENCODINGS}")
   return buffer.getvalue()

@@ -156,10 +156,12 @@ class LocalBuild:
   """The plan of a build and the images it writes, ready for TFDS."""
 
   def __init__(self, plan: plan_lib.Plan, spill: Spill,
-               locations: dict[str, tuple[str, int, int]]):
+               locations: dict[str, tuple[str, int, int]],
+               geometry: per_file.Geometry):
     self.plan = plan
     self._spill = spill
     self._locations = locations
+    self._geometry = geometry
 
   def examples(self, split: str) -> Iterator[tuple[str, dict]]:
     """The split's (key, example) pairs, in key order."""
@@ -167,8 +169,9 @@ class LocalBuild:
                     for sha256, example in self.plan.examples.items()
                     if example.split == split)
     for key, sha256, example in chosen:
+      stored = self._spill.read(self._locations[sha256])
       yield key, {**example.features,
-                  "image": self._spill.read(self._locations[sha256])}
+                  "image": self._geometry.feature_value(stored)}
 
 
 def run(records: Sequence[records_lib.SourceRecord], base_dir: str,
@@ -205,7 +208,7 @@ def run(records: Sequence[records_lib.SourceRecord], base_dir: str,
         locations[result.sha256] = location
   try:
     return LocalBuild(plan_lib.make(records, digests, decoded, settings),
-                      spill, locations)
+                      spill, locations, geometry)
   except ValueError:
     spill.remove()
     raise

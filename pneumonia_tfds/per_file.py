@@ -14,6 +14,7 @@ import os
 from typing import Optional
 
 from etils import epath
+import numpy as np
 
 from pneumonia_tfds import images as images_lib
 from pneumonia_tfds import near_duplicates
@@ -36,6 +37,14 @@ class Geometry:
     encoding)."""
     return cls(config.image_size, config.channels, config.fit,
                config.encoding)
+
+  def feature_value(self, stored: bytes):
+    """Stored bytes as the image feature takes them: the encoded file for
+    JPEG and PNG, the (size, size, channels) uint8 array for raw pixels."""
+    if self.encoding != "raw":
+      return stored
+    return np.frombuffer(stored, np.uint8).reshape(
+        self.size, self.size, self.channels)
 
 
 @dataclasses.dataclass(frozen=True)

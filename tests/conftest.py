@@ -126,6 +126,15 @@ def tiny_data_dir(tiny_manual_dir, tmp_path_factory) -> pathlib.Path:
   return data_dir
 
 
+@pytest.fixture(scope="session")
+def tiny_raw_data_dir(tiny_manual_dir, tmp_path_factory) -> pathlib.Path:
+  """data_dir holding pneumonia_xray/gray_96_raw (raw uint8 pixels) built
+  from the same tiny manual_dir as tiny_data_dir."""
+  data_dir = tmp_path_factory.mktemp("tiny_raw_data")
+  build(tiny_manual_dir, data_dir, "gray_96_raw")
+  return data_dir
+
+
 @pytest.fixture
 def ram_bucket(monkeypatch, request) -> str:
   """A fresh folder on TensorFlow's in-memory ram:// filesystem, standing in

@@ -20,6 +20,8 @@ TARGETS = ("label", "pneumonia_type")
 BALANCES = ("none", "class_weight", "resample")
 CHANNELS = (1, 3)
 AUTOTUNE_MODES = ("auto", "on", "off")  # pipeline.input.AUTOTUNE_MODES
+# Where the augmentation's batch changes run; "auto": trainer.device_augment.
+AUGMENT_PLACES = ("auto", "host", "device")
 # small_resnet downsamples by 32 and blog_cnn pools twice; below this a
 # feature map would vanish.
 MIN_IMAGE_SIZE = 32
@@ -47,6 +49,7 @@ class TrainConfig:
   tpu: str = ""
   num_gpus: int = 0
   augment: bool = True
+  augment_on: str = "auto"
   # The pipeline's AugmentConfig, flat: one flag per field.
   rotation_degrees: float = _AUGMENT_DEFAULTS.rotation_degrees
   shift_fraction: float = _AUGMENT_DEFAULTS.shift_fraction
@@ -79,6 +82,7 @@ class TrainConfig:
     _choice(self, "balance", BALANCES)
     _choice(self, "channels", CHANNELS)
     _choice(self, "tf_data_autotune", AUTOTUNE_MODES)
+    _choice(self, "augment_on", AUGMENT_PLACES)
     _check(self.image_size >= MIN_IMAGE_SIZE, "image_size",
            f"{self.image_size} is below the minimum {MIN_IMAGE_SIZE}")
     _check(self.epochs >= 1, "epochs", f"{self.epochs} must be at least 1")

@@ -48,8 +48,10 @@ class Inputs:
 
 
 def input_config(config: config_lib.TrainConfig, global_batch_size: int,
-                 drop_remainder: bool = False) -> input_lib.InputConfig:
-  """The pipeline's view of a TrainConfig."""
+                 drop_remainder: bool = False,
+                 augment_on: str = "host") -> input_lib.InputConfig:
+  """The pipeline's view of a TrainConfig; `augment_on` is config.augment_on
+  resolved (trainer.device_augment.resolve)."""
   augment = config.augment_ranges() if config.augment else None
   return input_lib.InputConfig(
       dataset=config.dataset, data_dir=config.data_dir,
@@ -57,19 +59,22 @@ def input_config(config: config_lib.TrainConfig, global_batch_size: int,
       target=config.target, global_batch_size=global_batch_size,
       shuffle_buffer=config.shuffle_buffer, cache=config.cache,
       augment=augment, balance=config.balance, seed=config.seed,
-      drop_remainder=drop_remainder, autotune=config.tf_data_autotune)
+      drop_remainder=drop_remainder, autotune=config.tf_data_autotune,
+      augment_on=augment_on)
 
 
 def make_inputs(config: config_lib.TrainConfig,
                 strategy: tf.distribute.Strategy,
-                epoch: tf.Variable) -> Inputs:
+                epoch: tf.Variable, augment_on: str = "host") -> Inputs:
   """Builds the train and validation inputs of a run; `epoch` is the
-  variable the trainer sets to the epoch about to run."""
+  variable the trainer sets to the epoch about to run, `augment_on` where
+  the augmentation's batch changes run ("host" or "device")."""
   global_batch_size = (config.per_replica_batch_size
                        * strategy.num_replicas_in_sync)
   distributed = strategy_lib.is_distributed(strategy)
   pipeline_config = input_config(config, global_batch_size,
-                                 drop_remainder=distributed)
+                                 drop_remainder=distributed,
+                                 augment_on=augment_on)
   class_names = tuple(input_lib.class_names(pipeline_config))
   counts = input_lib.class_counts(pipeline_config, split="train")
   weights = None
@@ -102,7 +107,9 @@ def make_inputs(config: config_lib.TrainConfig,
 
 
 def _sample_weight_fn(weights: dict[int, float]):
-  """(image, target) -> (image, target, weight of target's class).
+  """(inputs, target) -> (inputs, target, weight of target's class); the
+  inputs are an image batch, or (images, seeds) with augmentation on the
+  device.
 
   `fit(class_weight=...)` cannot be used with a distributed dataset (Keras
   maps it with `Dataset.map`, which a DistributedDataset lacks), so the same
@@ -112,6 +119,6 @@ def _sample_weight_fn(weights: dict[int, float]):
       np.array([weights.get(i, 1.0) for i in range(max(weights) + 1)],
                dtype=np.float32))
 
-  def add_weight(image, target):
-    return image, target, tf.gather(table, tf.cast(target, tf.int32))
+  def add_weight(inputs, target):
+    return inputs, target, tf.gather(table, tf.cast(target, tf.int32))
   return add_weight

@@ -124,7 +124,8 @@ def _walk_images(folder: str) -> Iterator[str]:
 
 
 def read_model_input(path: str, stored: per_file.Geometry,
-                     image_feature: tfds.features.Image, image_size: int,
+                     image_feature: tfds.features.FeatureConnector,
+                     image_size: int,
                      channels: int) -> tuple[np.ndarray, list[str]]:
   """A file -> float32 model input (image_size, image_size, channels), and
   what its score should be read with (e.g. a lateral DICOM film).

@@ -11,8 +11,9 @@ from pneumonia_tfds import per_file
 
 
 def stored_format(dataset: str) -> tuple[per_file.Geometry,
-                                         tfds.features.Image]:
-  """The stored image geometry of a TFDS config, and its image feature."""
+                                         tfds.features.FeatureConnector]:
+  """The stored image geometry of a TFDS config, and its image feature (an
+  Image for JPEG and PNG, a uint8 Tensor for raw pixels)."""
   builder = tfds.builder(dataset)
   return (per_file.Geometry.of(builder.builder_config),
           builder.info.features["image"])

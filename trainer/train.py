@@ -66,6 +66,12 @@ def define_flags() -> None:
                        "0 means all (or all logical CPUs without GPUs).",
                        lower_bound=0)
   flags.DEFINE_boolean("augment", d.augment, "Augment training images.")
+  flags.DEFINE_enum("augment_on", d.augment_on, config_lib.AUGMENT_PLACES,
+                    "Where rotation, shift, zoom, brightness and contrast "
+                    "run: device (in the compiled training step), host (in "
+                    "tf.data), or auto (device on GPUs and TPUs, host on "
+                    "CPUs). The pixel path (downscale, sharpen, JPEG) is "
+                    "always on the host.")
   flags.DEFINE_float("rotation_degrees", d.rotation_degrees,
                      "Augmentation: maximum rotation, degrees.")
   flags.DEFINE_float("shift_fraction", d.shift_fraction,

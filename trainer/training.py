@@ -14,6 +14,7 @@ import tensorflow as tf
 
 from trainer import callbacks as callbacks_lib
 from trainer import config as config_lib
+from trainer import device_augment
 from trainer import export
 from trainer import inputs as inputs_lib
 from trainer import models
@@ -65,6 +66,8 @@ def run(config: config_lib.TrainConfig,
   policy, reason = precision_lib.resolve_with_reason(config.precision,
                                                      strategy)
   previous_policy = precision_lib.set_policy(policy)
+  augment_on, augment_on_reason = device_augment.resolve(
+      config.augment_on, strategy, config.augment)
   try:
     global_batch_size = (config.per_replica_batch_size
                          * strategy.num_replicas_in_sync)
@@ -75,6 +78,8 @@ def run(config: config_lib.TrainConfig,
       run_dir.write_run_info({
           "precision": policy,
           "precision_reason": reason,
+          "augment_on": augment_on,
+          "augment_on_reason": augment_on_reason,
           "strategy": type(strategy).__name__,
           "num_replicas_in_sync": strategy.num_replicas_in_sync,
           "global_batch_size": global_batch_size,
@@ -87,15 +92,16 @@ def run(config: config_lib.TrainConfig,
     with tf.device("/cpu:0"):
       epoch = tf.Variable(0, dtype=tf.int64, trainable=False,
                           name="input_epoch")
-    data = inputs_lib.make_inputs(config, strategy, epoch)
+    data = inputs_lib.make_inputs(config, strategy, epoch, augment_on)
     if chief:
       run_dir.write_class_names(data.class_names, config.model_dir)
     logging.info("Training %s with %s: %d replica(s), global batch %d, %s "
-                 "(%s).", config.model, type(strategy).__name__,
-                 strategy.num_replicas_in_sync, global_batch_size, policy,
-                 reason)
+                 "(%s), augmentation on the %s (%s).", config.model,
+                 type(strategy).__name__, strategy.num_replicas_in_sync,
+                 global_batch_size, policy, reason, augment_on,
+                 augment_on_reason)
     num_classes = len(data.class_names)
-    model = build_and_compile(config, num_classes, strategy)
+    model = build_and_compile(config, num_classes, strategy, augment_on)
     validation_callback = validation.Validation(
         data.validation, config.target, num_classes,
         strategy if strategy_lib.is_multi_worker(strategy) else None)
@@ -117,8 +123,11 @@ def run(config: config_lib.TrainConfig,
 
 
 def build_and_compile(config: config_lib.TrainConfig, num_classes: int,
-                      strategy: tf.distribute.Strategy) -> keras.Model:
-  """The compiled model, its variables placed by `strategy`."""
+                      strategy: tf.distribute.Strategy,
+                      augment_on: str = device_augment.HOST) -> keras.Model:
+  """The compiled model, its variables placed by `strategy`; with
+  `augment_on` "device", its training step augments (trainer.device_augment).
+  """
   with strategy.scope():
     model = models.build_model(config.model, config.image_size,
                                config.channels, num_classes)
@@ -126,6 +135,8 @@ def build_and_compile(config: config_lib.TrainConfig, num_classes: int,
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate),
         loss=loss, metrics=metrics)
+  if augment_on == device_augment.DEVICE:
+    device_augment.patch_model(model, config.augment_ranges())
   if strategy_lib.is_multi_worker(strategy):
     multi_worker.patch_model(model, strategy)
   return model

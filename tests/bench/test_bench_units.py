@@ -57,7 +57,7 @@ def test_row_ids_are_unique_and_stable():
   assert len(ids) == len(set(ids))
   sections = {row_id.split("/")[0] for row_id in ids}
   assert sections == {"build", "input", "input_stages", "memory", "train_step",
-                      "quality", "scale", "serve"}
+                      "quality", "scale", "serve", "feed"}
 
 
 def test_config_rejects_unknown_sections():

@@ -1,11 +1,13 @@
-"""augment: deterministic per seed, keeps shape and range, map == eager;
-the pixel path does what it says and, off, leaves the old outputs."""
+"""augment: deterministic per seed, keeps shape and range, map == eager ==
+XLA for the device path; the pixel path does what it says and, off, leaves
+the other changes as they are."""
 
 import os
 
 import numpy as np
 import pytest
 import scipy.ndimage
+import scipy.stats
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
@@ -78,14 +80,10 @@ GEOMETRY_ONLY = dict(rotation_degrees=20.0, shift_fraction=0.15,
 
 
 def _raw_op_reference(images, config, seeds) -> np.ndarray:
-  """The geometry as augment drew it before keras.ops: the raw TF op, with
-  each image's transform from the seed augment splits off for geometry."""
+  """The geometry through the raw TF op, with each image's transform as
+  batch_draws draws it from its seed."""
   height, width = images.shape[1:3]
-  transforms = tf.concat([
-      augment.affine_transform(height, width, config,
-                               tf.random.experimental.stateless_split(
-                                   tf.constant(seed, tf.int64), num=4)[0])
-      for seed in seeds], axis=0)
+  transforms = augment.batch_draws(config, height, width, seeds)[0]
   return tf.raw_ops.ImageProjectiveTransformV3(
       images=images, transforms=transforms, output_shape=(height, width),
       fill_value=0.0, interpolation="BILINEAR", fill_mode="NEAREST").numpy()
@@ -123,20 +121,87 @@ def test_one_transform_kernel_per_batch():
 
 
 @pytest.mark.parametrize("field, tf_image_op", [
-    ("brightness", lambda image, seed: tf.image.stateless_random_brightness(
-        image, 0.3, seed)),
-    ("contrast", lambda image, seed: tf.image.stateless_random_contrast(
-        image, 0.7, 1.3, seed)),
+    ("brightness", tf.image.adjust_brightness),
+    ("contrast", tf.image.adjust_contrast),
 ])
 def test_photometric_changes_are_tf_images(images, field, tf_image_op):
-  # Only `field` on; its seed is the one augment splits off for it.
+  # Only `field` on; its amount is the one batch_draws draws for the seed.
   config = augment.AugmentConfig(**{**ALL_OFF, field: 0.3})
-  field_seed = tf.random.experimental.stateless_split(
-      tf.constant(SEED, tf.int64), num=4)[("brightness", "contrast").index(
-          field) + 1]
-  expected = tf.clip_by_value(tf_image_op(images[1], field_seed), 0.0, 1.0)
+  _, deltas, factors, _ = augment.batch_draws(config, 96, 96, SEED[None])
+  amount = (deltas if field == "brightness" else factors)[0]
+  expected = tf.clip_by_value(tf_image_op(images[1], amount), 0.0, 1.0)
   np.testing.assert_allclose(augment.augment(images[1], config, SEED),
                              expected, atol=1e-6)
+
+
+def test_uniforms_are_the_same_bits_eager_in_tf_data_and_under_xla():
+  seeds = tf.constant(np.arange(64, dtype=np.int64).reshape(-1, 2) * 7919 - 99)
+  eager = augment.uniforms(seeds, 7).numpy()
+  mapped = next(tf.data.Dataset.from_tensors(seeds).map(
+      lambda s: augment.uniforms(s, 7)).as_numpy_iterator())
+  compiled = tf.function(lambda s: augment.uniforms(s, 7),
+                         jit_compile=True)(seeds).numpy()
+  np.testing.assert_array_equal(mapped, eager)
+  np.testing.assert_array_equal(compiled, eager)
+  # One seed's draws do not depend on the others in its batch.
+  np.testing.assert_array_equal(augment.uniforms(seeds[5:6], 7).numpy(),
+                                eager[5:6])
+
+
+def test_uniforms_are_uniform_and_independent():
+  rng = np.random.default_rng(0)
+  seeds = rng.integers(-2**62, 2**62, size=(20000, 2), dtype=np.int64)
+  draws = augment.uniforms(seeds, 7).numpy()
+  assert draws.min() >= 0.0 and draws.max() < 1.0
+  # Mean 1/2 and variance 1/12 per draw, to 5 standard errors.
+  np.testing.assert_allclose(draws.mean(axis=0), 0.5, atol=5 * 0.289 / 141)
+  np.testing.assert_allclose(draws.var(axis=0), 1 / 12, atol=0.004)
+  for column in range(7):
+    counts = np.histogram(draws[:, column], bins=10, range=(0, 1))[0]
+    assert scipy.stats.chisquare(counts).pvalue > 1e-4
+  correlations = np.corrcoef(draws.T)[np.triu_indices(7, 1)]
+  assert np.abs(correlations).max() < 0.04
+  # Neighbouring seeds (as counters would give) are as unrelated.
+  neighbours = augment.uniforms(
+      np.stack([np.arange(20000), np.zeros(20000)], 1).astype(np.int64), 1)
+  assert abs(np.corrcoef(neighbours.numpy()[:-1, 0],
+                         neighbours.numpy()[1:, 0])[0, 1]) < 0.04
+
+
+def test_gather_warp_is_the_transform_kernel(images):
+  config = augment.AugmentConfig(**GEOMETRY_ONLY)
+  seeds = np.arange(2 * len(images), dtype=np.int64).reshape(-1, 2) * 104729
+  transforms = augment.batch_draws(config, 96, 96, seeds)[0]
+  expected = _raw_op_reference(images, config, seeds)
+  np.testing.assert_allclose(augment.warp(images, transforms), expected,
+                             atol=1e-6)
+  # Far outside the image: every output pixel repeats an edge pixel.
+  away = tf.constant([[1, 0, 500, 0, 1, -500, 0, 0]] * 4, tf.float32)
+  np.testing.assert_allclose(
+      augment.warp(images, away),
+      tf.raw_ops.ImageProjectiveTransformV3(
+          images=images, transforms=away, output_shape=(96, 96),
+          fill_value=0.0, interpolation="BILINEAR", fill_mode="NEAREST"),
+      atol=1e-6)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_device_path_compiles_with_xla_and_matches_the_host(images, channels):
+  images = np.repeat(images, channels, axis=-1)
+  config = augment.AugmentConfig(rotation_degrees=20.0, shift_fraction=0.15,
+                                 zoom_fraction=0.3, brightness=0.3,
+                                 contrast=0.4, horizontal_flip=True)
+  seeds = np.arange(2 * len(images), dtype=np.int64).reshape(-1, 2) * 31337
+  host = augment.augment_batch(images, config, seeds).numpy()
+  remade = augment.pixel_path_batch(images, config, seeds)
+  device = tf.function(
+      lambda batch, batch_seeds: augment.transform_batch(
+          batch, config, batch_seeds, warp_with="gather"),
+      jit_compile=True)(remade, seeds).numpy()
+  # XLA's sin, cos and fused arithmetic differ from the host's in the last
+  # bits of a transform; a pixel moves by far less than one grey level.
+  np.testing.assert_allclose(device, host, atol=2e-4)
+  assert np.abs(device - host).mean() < 1e-5
 
 
 @pytest.mark.parametrize("channels", [1, 3])
@@ -241,31 +306,20 @@ def test_rejects_wrong_rank_and_uint8(images):
 
 
 def _without_pixel_path(images, config, seeds) -> np.ndarray:
-  """augment_batch as it was before the pixel path: geometry (the raw op),
-  brightness, contrast, flip and clip, each from its share of the seed's
-  4-way split."""
-  splits = [tf.random.experimental.stateless_split(
-      tf.constant(seed, tf.int64), num=4) for seed in seeds]
-
-  def per_image(draw) -> tf.Tensor:
-    return tf.reshape(tf.stack([draw(split) for split in splits]),
-                      (-1, 1, 1, 1))
-
-  deltas = per_image(lambda split: tf.random.stateless_uniform(
-      (), split[1], -config.brightness, config.brightness))
-  factors = per_image(lambda split: tf.random.stateless_uniform(
-      (), split[2], 1.0 - config.contrast, 1.0 + config.contrast))
-  flips = per_image(lambda split: tf.random.stateless_uniform(
-      (), split[3], 0.0, 1.0) < 0.5)
-  images = _raw_op_reference(images, config, seeds) + deltas
+  """augment_batch without the pixel path, step by step: geometry (the raw
+  op), brightness, contrast, flip and clip, each from batch_draws."""
+  _, deltas, factors, flips = augment.batch_draws(config, *images.shape[1:3],
+                                                  seeds)
+  per_image = lambda values: tf.reshape(values, (-1, 1, 1, 1))
+  images = _raw_op_reference(images, config, seeds) + per_image(deltas)
   means = tf.reduce_mean(images, axis=(1, 2), keepdims=True)
-  images = (images - means) * factors + means
-  images = tf.where(flips, tf.reverse(images, axis=[2]), images)
+  images = (images - means) * per_image(factors) + means
+  images = tf.where(per_image(flips), tf.reverse(images, axis=[2]), images)
   return tf.clip_by_value(images, 0.0, 1.0).numpy()
 
 
-def test_pixel_path_off_is_the_code_before_it(images):
-  # Its draws come from another stream: the old draws, bit for bit.
+def test_pixel_path_off_is_the_batch_changes_alone(images):
+  # Its draws come from another stream: the other draws, bit for bit.
   config = augment.AugmentConfig(rotation_degrees=20.0, shift_fraction=0.15,
                                  zoom_fraction=0.3, brightness=0.3,
                                  contrast=0.4, horizontal_flip=True,

@@ -11,6 +11,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from tests.trainer import helpers
 
 _MIRRORED_SCRIPT = textwrap.dedent("""
@@ -44,9 +46,14 @@ def _history(path):
     return list(csv.DictReader(f))
 
 
-def test_mirrored_two_cpus_splits_the_global_batch(make_config):
+@pytest.mark.parametrize("augment_on, placed", [
+    ("auto", "host"), ("device", "device")])
+def test_mirrored_two_cpus_splits_the_global_batch(make_config, augment_on,
+                                                   placed):
+  # With augment_on="device", each replica's step augments its own half
+  # (and Keras' first-batch build under the strategy sees plain images).
   config = make_config(strategy="mirrored", per_replica_batch_size=8,
-                       epochs=2, model="small_resnet")
+                       epochs=2, model="small_resnet", augment_on=augment_on)
   result = subprocess.run(
       [sys.executable, "-c", _MIRRORED_SCRIPT, config.to_json()],
       cwd=helpers.REPO, env=helpers.subprocess_env(), capture_output=True,
@@ -61,6 +68,7 @@ def test_mirrored_two_cpus_splits_the_global_batch(make_config):
     info = json.load(f)
   assert info["num_replicas_in_sync"] == 2
   assert info["global_batch_size"] == 16
+  assert info["augment_on"] == placed
   rows = _history(os.path.join(config.model_dir, "history.csv"))
   assert [row["epoch"] for row in rows] == ["0", "1"]
   assert os.path.exists(os.path.join(config.model_dir, "saved_model"))

@@ -5,6 +5,7 @@ import os
 from typing import Optional
 
 from absl import logging
+import numpy as np
 import tensorflow_datasets as tfds
 
 from pneumonia_tfds import beam_build
@@ -76,6 +77,10 @@ class PneumoniaXrayConfig(tfds.core.BuilderConfig):
       sources' own train/test, carve validation out of train by patient).
     split_ratios: train/validation/test fractions (by images, per stratum).
     seed: seed of the patient split.
+    image_encoding: how images are stored: None picks PNG for original
+      sizes and JPEG (quality 95) for fixed ones; "raw" stores the fixed-size
+      uint8 pixels themselves, which reading needs no decoder for (see
+      `encoding`); "jpeg" or "png" name the codec.
   """
   image_size: Optional[int] = 204
   channels: int = 1
@@ -86,6 +91,7 @@ class PneumoniaXrayConfig(tfds.core.BuilderConfig):
   split_mode: str = splits.PATIENT_MODE
   split_ratios: tuple[float, float, float] = (0.7, 0.15, 0.15)
   seed: int = 0
+  image_encoding: Optional[str] = None
 
   def __post_init__(self):
     if self.channels not in (1, 3):
@@ -100,14 +106,30 @@ class PneumoniaXrayConfig(tfds.core.BuilderConfig):
         or sum(self.split_ratios) <= 0):
       raise ValueError("split_ratios must be 3 non-negative numbers with a "
                        f"positive sum, got {self.split_ratios}")
+    if (self.image_encoding is not None
+        and self.image_encoding not in images_lib.ENCODINGS):
+      raise ValueError(f"image_encoding must be None or one of "
+                       f"{images_lib.ENCODINGS}, got {self.image_encoding!r}")
+    if self.image_encoding == "raw" and self.image_size is None:
+      raise ValueError("image_encoding 'raw' needs a fixed image_size: "
+                       "original sizes differ from image to image")
     unknown = set(self.sources) - set(SOURCE_NAMES)
     if unknown:
       raise ValueError(f"unknown sources {sorted(unknown)}; known: {SOURCE_NAMES}")
 
   @property
   def encoding(self) -> str:
-    # Originals stay lossless; fixed small sizes use JPEG, ~3x smaller and
-    # faster to decode in the input pipeline.
+    """The stored codec: "jpeg", "png" or "raw".
+
+    Originals stay lossless (PNG). Fixed sizes default to JPEG, about 2.8x
+    smaller than raw pixels at 204 px: the choice where bytes cost most (a
+    bucket read over the network, a small disk). Raw pixels cost no decode,
+    which is what bounds the JPEG pipeline on a few host cores: the choice
+    for feeding an accelerator from local SSD or the page cache (README,
+    "Record formats").
+    """
+    if self.image_encoding is not None:
+      return self.image_encoding
     return "png" if self.image_size is None else "jpeg"
 
 
@@ -190,6 +212,24 @@ def _config(name: str, description: str, **kwargs) -> PneumoniaXrayConfig:
   return PneumoniaXrayConfig(name=name, description=description, **kwargs)
 
 
+def _raw(config: PneumoniaXrayConfig) -> PneumoniaXrayConfig:
+  """The same dataset as `config`, its images stored as raw uint8 pixels."""
+  return dataclasses.replace(
+      config, name=f"{config.name}_raw", image_encoding="raw",
+      description=f"{config.description.rstrip('.')}; raw uint8 pixels "
+      "(no decoding when read).")
+
+
+def image_feature(config: PneumoniaXrayConfig) -> tfds.features.FeatureConnector:
+  """The image feature of a config: an Image for JPEG and PNG, a uint8
+  Tensor stored as bytes for raw pixels (decoded by a reshape)."""
+  shape = (config.image_size, config.image_size, config.channels)
+  if config.encoding == "raw":
+    return tfds.features.Tensor(shape=shape, dtype=np.uint8,
+                                encoding=tfds.features.Encoding.BYTES)
+  return tfds.features.Image(shape=shape, encoding_format=config.encoding)
+
+
 class Builder(tfds.core.GeneratorBasedBuilder):
   """DatasetBuilder for pneumonia_xray."""
 
@@ -209,7 +249,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
                 "by its tags is skipped with the reason."),
   }
   MANUAL_DOWNLOAD_INSTRUCTIONS = _MANUAL_LAYOUT
-  BUILDER_CONFIGS = [
+  _ENCODED_CONFIGS = [
       _config("gray_204", "204x204 grayscale, all sources, patient splits."),
       _config("rgb_204", "204x204 RGB, all sources, patient splits.",
               channels=3),
@@ -234,6 +274,13 @@ class Builder(tfds.core.GeneratorBasedBuilder):
               "chest_xray_small at 204x204, patient splits.",
               sources=(kermany.NAME,), kermany_folder="chest_xray_small"),
   ]
+  # Raw-pixel twins of the fixed-size configs the models train at: the same
+  # examples, splits and pixels, only stored undecoded.
+  BUILDER_CONFIGS = _ENCODED_CONFIGS + [
+      _raw(config) for config in _ENCODED_CONFIGS
+      if config.name in ("gray_204", "rgb_204", "gray_96", "gray_224",
+                         "rgb_224", "small_gray_204",
+                         "small_gray_204_patient_splits")]
   DEFAULT_CONFIG_NAME = "gray_204"
 
   def __init__(self, *, num_workers: Optional[int] = None,
@@ -266,12 +313,9 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
   def _info(self) -> tfds.core.DatasetInfo:
     config = self.builder_config
-    size = config.image_size
     return self.dataset_info_from_configs(
         features=tfds.features.FeaturesDict({
-            "image": tfds.features.Image(
-                shape=(size, size, config.channels),
-                encoding_format=config.encoding),
+            "image": image_feature(config),
             "label": tfds.features.ClassLabel(names=labels.LABELS),
             "pneumonia_type": tfds.features.ClassLabel(
                 names=labels.PNEUMONIA_TYPES),
