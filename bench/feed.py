@@ -23,7 +23,6 @@ per core: the host's transform kernel and the step's gather warp under XLA
 (what a CPU "device" would pay inside the step).
 """
 
-import gc
 import os
 import shutil
 import time
@@ -31,6 +30,7 @@ import time
 from bench import baselines
 from bench import config as config_lib
 from bench import data
+from bench import inputs
 from bench import report
 from bench import stats
 
@@ -101,26 +101,6 @@ def row_specs() -> list[report.Spec]:
                         target)
             for ratio_id, _, _, _, _, words, target in _RATIOS]
   return specs
-
-
-def _count(batch) -> int:
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  return int(tf.nest.flatten(batch[0])[0].shape[0])
-
-
-def _two_epochs(make) -> tuple[float, float, int]:
-  dataset = make()
-  times, counts = [time.perf_counter()], []
-  for _ in EPOCHS:
-    counts.append(sum(_count(batch) for batch in dataset))
-    times.append(time.perf_counter())
-  if counts[0] != counts[1]:
-    raise RuntimeError(f"epoch 2 gave {counts[1]} examples, epoch 1 "
-                       f"{counts[0]}")
-  del dataset
-  gc.collect()
-  return (stats.rate(counts[0], times[1] - times[0]),
-          stats.rate(counts[1], times[2] - times[1]), counts[0])
 
 
 def _augment_config(kind):
@@ -211,7 +191,7 @@ def run(config: config_lib.BenchConfig,
   for repeat in range(config.repeats):
     shift = repeat % len(keys)
     for key in keys[shift:] + keys[:shift]:
-      first, second, counts[key] = _two_epochs(makers[key])
+      first, second, counts[key] = inputs.two_epochs(makers[key])
       rates[key, "epoch1"].append(first / cores)
       rates[key, "epoch2"].append(second / cores)
   shutil.rmtree(work, ignore_errors=True)

@@ -102,13 +102,16 @@ def row_specs() -> list[report.Spec]:
 
 
 def _drain(dataset) -> int:
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   count = 0
   for batch in dataset:
-    count += int(batch[0].shape[0])
+    # The inputs may be nested: (images, seeds) with augmentation on the
+    # device (section 8).
+    count += int(tf.nest.flatten(batch[0])[0].shape[0])
   return count
 
 
-def _two_epochs(make) -> tuple[float, float, int]:
+def two_epochs(make) -> tuple[float, float, int]:
   """(epoch 1 examples/s, epoch 2 examples/s, count) of a fresh dataset."""
   dataset = make()
   start = time.perf_counter()
@@ -176,7 +179,7 @@ def _measure(config: config_lib.BenchConfig, dataset: str, data_dir: str,
     # Rotated, so no contender always runs first or right after another.
     shift = repeat % len(keys)
     for key in keys[shift:] + keys[:shift]:
-      first, second, counts[key] = _two_epochs(makers[key])
+      first, second, counts[key] = two_epochs(makers[key])
       rates[key, "epoch1"].append(first)
       rates[key, "epoch2"].append(second)
   shutil.rmtree(work, ignore_errors=True)
