@@ -21,8 +21,21 @@ No contender caches. Each figure is examples/s divided by the CPUs the
 process may use. Two more rows time the batch changes on one in-memory batch
 per core: the host's transform kernel and the step's gather warp under XLA
 (what a CPU "device" would pay inside the step).
+
+The stage rows profile the raw pipeline (epoch 2, in the same rotation),
+each adding one stage to the one before it:
+
+  stage_fixed_length  the raw shards' bytes, read in as many pieces as they
+                      hold records by FixedLengthRecordDataset: the file
+                      system's floor, no record framing, no checksum
+  stage_tfrecord      TFRecordDataset over the same shards, batch 32: the
+                      record reader, which checks a CRC-32C per record
+  stage_shuffled      + the pipeline's shuffle of the serialized records
+  stage_parsed        + parse_example and the raw decode per batch (uint8):
+                      the pipeline without its float32 conversion
 """
 
+import functools
 import os
 import shutil
 import time
@@ -54,6 +67,14 @@ _BASELINES = (
     ("pickle", "pickle -> from_tensor_slices"),
     ("directory", "image_dataset_from_directory, grayscale"),
 )
+_STAGES = (
+    ("stage_fixed_length", "stage profile, raw shards' bytes as fixed-length "
+     "pieces, no framing or CRC"),
+    ("stage_tfrecord", "stage profile, TFRecordDataset over the raw shards"),
+    ("stage_shuffled", "stage profile, + shuffle of the serialized records"),
+    ("stage_parsed", "stage profile, + parse_example and raw decode per "
+     "batch (uint8)"),
+)
 # (id, numerator, its epoch, denominator, its epoch, words, target)
 _RATIOS = (
     ("raw_epoch1_vs_pickle_epoch2", "raw", "epoch1", "pickle", "epoch2",
@@ -78,6 +99,11 @@ _RATIOS = (
      "epoch2", "default augmentation, device / host input, epoch 2", None),
     ("raw_host_vs_raw_epoch2", "raw_host", "epoch2", "raw", "epoch2",
      "default augmentation on the host / none, epoch 2", None),
+    ("stage_tfrecord_vs_pickle_epoch2", "stage_tfrecord", "epoch2", "pickle",
+     "epoch2", "stage profile: TFRecordDataset alone / pickle, epoch 2", None),
+    ("stage_parsed_vs_pickle_epoch2", "stage_parsed", "epoch2", "pickle",
+     "epoch2", "stage profile: records parsed to uint8 / pickle, epoch 2",
+     None),
 )
 _KERNELS = (
     ("batch_changes_host_kernel", "batch changes, host transform kernel, "
@@ -97,6 +123,8 @@ def row_specs() -> list[report.Spec]:
            for key, words in _contenders() for epoch in EPOCHS]
   specs += [report.Spec(f"feed/{key}", SECTION, words, "images/s per core")
             for key, words in _KERNELS]
+  specs += [report.Spec(f"feed/{key}", SECTION, f"{words}, epoch 2", UNIT)
+            for key, words in _STAGES]
   specs += [report.Spec(f"feed/ratio_{ratio_id}", SECTION, words, "x",
                         target)
             for ratio_id, _, _, _, _, words, target in _RATIOS]
@@ -139,7 +167,49 @@ def _makers(config: config_lib.BenchConfig, small: data.SmallBuild,
       pickle_dir, config.batch_size, input_lib.InputConfig().shuffle_buffer)
   makers["directory"] = lambda: baselines.directory_dataset(
       directory, data.IMAGE_SIZE, config.batch_size, color_mode="grayscale")
+  makers.update(_stage_makers(config, data_dir, small.raw_dataset))
   return makers
+
+
+def _stage_makers(config: config_lib.BenchConfig, data_dir: str,
+                  dataset: str) -> dict:
+  """The raw pipeline's stages, each adding one to the last (see above)."""
+  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf
+  import tensorflow_datasets as tfds
+  from pipeline import input as input_lib
+  # pylint: enable=g-import-not-at-top
+  builder = tfds.builder(dataset, data_dir=data_dir)
+  split = builder.info.splits["train"]
+  paths = [os.fspath(i.filename) for i in split.file_instructions]
+  records = [i.examples_in_shard for i in split.file_instructions]
+  parse = input_lib.raw_batch_parser(builder, "label")
+  buffer = input_lib.InputConfig().shuffle_buffer
+
+  def shuffled():
+    return tf.data.TFRecordDataset(paths).shuffle(buffer, seed=0)
+
+  def fixed_length():
+    # Each file in as many equal pieces as it holds records, what is left
+    # over read as a footer.
+    pieces = []
+    for path, count in zip(paths, records):
+      size = os.path.getsize(path)
+      pieces.append(tf.data.FixedLengthRecordDataset(
+          path, size // count, footer_bytes=size % count))
+    return functools.reduce(tf.data.Dataset.concatenate, pieces)
+
+  batch = config.batch_size
+  stages = {
+      "stage_fixed_length": lambda: fixed_length().batch(batch),
+      "stage_tfrecord": lambda: tf.data.TFRecordDataset(paths).batch(batch),
+      "stage_shuffled": lambda: shuffled().batch(batch),
+      "stage_parsed": lambda: shuffled().batch(batch).map(
+          parse, num_parallel_calls=tf.data.AUTOTUNE),
+  }
+  # With the pipeline's options (its autotuner setting) and its prefetch.
+  return {key: lambda make=make: make().prefetch(tf.data.AUTOTUNE).with_options(
+      input_lib.dataset_options()) for key, make in stages.items()}
 
 
 def _kernel_rates(config: config_lib.BenchConfig) -> dict[str, list[float]]:
@@ -204,6 +274,10 @@ def run(config: config_lib.BenchConfig,
       values[f"{key}_{epoch}"] = (
           stats.Stat.of(rates[key, epoch]),
           f"{counts[key]} examples, {config.repeats} repeats, {cores} CPUs")
+  for key, _ in _STAGES:
+    values[key] = (stats.Stat.of(rates[key, "epoch2"]),
+                   f"{counts[key]} records, {config.repeats} repeats, "
+                   f"{cores} CPUs")
   for key, _ in _KERNELS:
     values[key] = (stats.Stat.of(kernels[key]),
                    f"batch {config.batch_size}, {data.IMAGE_SIZE} px, "

@@ -105,9 +105,10 @@ def _drain(dataset) -> int:
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   count = 0
   for batch in dataset:
-    # The inputs may be nested: (images, seeds) with augmentation on the
-    # device (section 8).
-    count += int(tf.nest.flatten(batch[0])[0].shape[0])
+    # The inputs may be nested, (images, seeds) with augmentation on the
+    # device, or a batch may be records alone (section 8).
+    inputs = batch[0] if isinstance(batch, tuple) else batch
+    count += int(tf.nest.flatten(inputs)[0].shape[0])
   return count
 
 
