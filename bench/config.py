@@ -88,6 +88,12 @@ class BenchConfig:
     return 16 if self.quick else None
 
   @property
+  def originals_repeats(self) -> int:
+    """Section 2's repeats on the originals set: about 200 examples, so 4x
+    the repeats of the others (1 with --quick, whose figures mean nothing)."""
+    return self.repeats if self.quick else 4 * self.repeats
+
+  @property
   def batch_size(self) -> int:
     return 32
 

@@ -42,9 +42,9 @@ from bench import stats
 
 SECTION = "2 input"
 EPOCHS = ("epoch1", "epoch2")
-# (key, words); the originals set is ~200 examples, so it gets more repeats.
+# (key, words); the originals set is ~200 examples, so it gets more repeats
+# (BenchConfig.originals_repeats).
 _SETS = (("originals", "Kermany originals"), ("small", "chest_xray_small"))
-_ORIGINALS_REPEAT_FACTOR = 4
 
 _PIPELINES = (
     # (key, words, augment, cache)
@@ -193,7 +193,7 @@ def run(config: config_lib.BenchConfig,
   for image_set, _ in _SETS:
     if image_set == "originals":
       dataset, data_dir, paths = _originals(config)
-      repeats = config.repeats * _ORIGINALS_REPEAT_FACTOR
+      repeats = config.originals_repeats
     else:
       (data_dir, _), dataset = small.get(), small.dataset
       paths = small.train_files()

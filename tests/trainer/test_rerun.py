@@ -115,17 +115,14 @@ def test_rerun_leaves_a_finished_run_byte_identical(make_config, capsys):
   before = {path: path.read_bytes() for path in model_dir.rglob("*")
             if path.is_file()}
   assert train.run(config) is None
-  assert "holds a finished run" in capsys.readouterr().out
+  said = capsys.readouterr().out
+  assert "holds a finished run" in said and "Nothing to do" in said
   after = {path: path.read_bytes() for path in model_dir.rglob("*")
            if path.is_file()}
   assert after == before
 
-  result = helpers.run_cli(helpers.cli_flags(config))
-  assert result.returncode == 0, result.stderr[-3000:]
-  assert "Nothing to do" in result.stdout
-  assert (model_dir / "model.keras").read_bytes() == before[
-      model_dir / "model.keras"]
-
+  # On the command line, once (a fresh process costs seconds): other flags
+  # are refused with a non-zero exit, the run untouched.
   refused = helpers.run_cli(helpers.cli_flags(
       dataclasses.replace(config, model="blog_cnn")))
   assert refused.returncode != 0

@@ -1,18 +1,22 @@
 """Robustness of training and model loading.
 
 A kill inside the second epoch, a restart, and the same finished run as an
-uninterrupted one (history and weights, under --deterministic); the
-first-epoch loss depends on the seed alone; a model file cannot run code when
+uninterrupted one (history and weights, under --deterministic); a
+deterministic run repeats exactly, in one process and across processes, and
+depends on the seed alone; a model file cannot run code when
 loaded; the product never unpickles.
 
-Covered elsewhere, so not repeated here: a kill right after an epoch
-(test_resume.py), identical histories of two deterministic runs in one
-process (test_run.py::test_deterministic_runs_repeat_exactly), and predict
-refusing a FIFO, /dev/null or a missing path, in the library and on the
-command line (test_predict.py).
+The kill test resamples and augments, so every kind of random draw the
+input makes must come out as in the uninterrupted run; it stands for a kill
+right after an epoch too (the restart resumes from the last finished epoch
+either way). Covered elsewhere, so not repeated here: predict refusing a
+FIFO, /dev/null or a missing path, in the library and on the command line
+(test_predict.py).
 """
 
 import ast
+import csv
+import io
 import json
 import os
 import pathlib
@@ -95,7 +99,8 @@ def test_kill_in_the_second_epoch_then_restart(make_config, tmp_path):
   # lasts seconds and the kill can land well inside it.
   config = make_config(model="blog_cnn", image_size=64, epochs=epochs,
                        per_replica_batch_size=1, early_stopping_patience=0,
-                       deterministic=True, precision="float32")
+                       balance="resample", deterministic=True,
+                       precision="float32")
   flagfile = tmp_path / "train.flags"
   flagfile.write_text("\n".join(helpers.cli_flags(config)) + "\n")
   command = helpers.train_command([f"--flagfile={flagfile}"])
@@ -142,7 +147,8 @@ def test_kill_in_the_second_epoch_then_restart(make_config, tmp_path):
   assert started == ["2", "3"]  # resumed in epoch 2, not from the start
   rows = helpers.history_rows(config.model_dir)
   assert [int(row["epoch"]) for row in rows] == list(range(epochs))
-  assert rows[0] == rows_before[0]
+  assert rows[0] == rows_before[0]  # the finished epoch was not redone
+  assert os.path.exists(os.path.join(config.model_dir, "saved_model"))
   # Exact resume: the history and weights of a run never killed.
   helpers.train_uninterrupted(config, tmp_path / "uninterrupted")
   helpers.assert_same_training(config.model_dir, tmp_path / "uninterrupted")
@@ -160,50 +166,54 @@ def test_kill_in_the_second_epoch_then_restart(make_config, tmp_path):
   assert np.all((probabilities >= 0) & (probabilities <= 1))
 
 
-_LOSSES_SCRIPT = """
+_HISTORIES_SCRIPT = """
 import dataclasses, json, sys
 from trainer import config as config_lib
 from trainer import train
 base = config_lib.TrainConfig.from_json(sys.argv[1])
-losses = []
+histories = []
 for run in sys.argv[2:]:
   seed, model_dir = run.split(":", 1)
-  history = train.run(dataclasses.replace(base, seed=int(seed),
-                                          model_dir=model_dir))
-  losses.append(history.history["loss"][0])
-print("LOSSES", json.dumps(losses))
+  train.run(dataclasses.replace(base, seed=int(seed), model_dir=model_dir))
+  with open(model_dir + "/history.csv") as f:
+    histories.append(f.read())
+print("HISTORIES", json.dumps(histories))
 """
 
 
-def test_first_epoch_loss_repeats_across_processes_and_follows_the_seed(
+def test_deterministic_runs_repeat_exactly_and_follow_the_seed(
     make_config, tmp_path):
-  """test_run.py repeats a deterministic run in one process; here a fresh
-  process must give the same first-epoch loss, and another seed another one.
-  In subprocesses: op determinism cannot be switched off in a process."""
+  """Same seed + --deterministic: the very same history.csv, run twice in one
+  process and once in another, and another seed another history. In
+  subprocesses: op determinism cannot be switched off in a process."""
   # blog_cnn: small_resnet's deterministic steps are several times slower.
   config = make_config(model="blog_cnn", deterministic=True,
                        precision="float32")
 
   def start(*runs):
     return subprocess.Popen(
-        [sys.executable, "-c", _LOSSES_SCRIPT, config.to_json(),
+        [sys.executable, "-c", _HISTORIES_SCRIPT, config.to_json(),
          *(f"{seed}:{tmp_path / name}" for seed, name in runs)],
         cwd=helpers.REPO, env=helpers.subprocess_env(),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
   # Side by side, which also checks that the result does not depend on how
   # busy the cores are.
-  processes = [start((0, "a0"), (1, "a1")), start((0, "b0"))]
-  losses = []
+  processes = [start((0, "a0"), (0, "a0_again"), (1, "a1")),
+               start((0, "b0"))]
+  histories = []
   for process in processes:
     stdout, stderr = process.communicate(timeout=300)
     assert process.returncode == 0, stderr[-3000:]
-    line = [l for l in stdout.splitlines() if l.startswith("LOSSES ")][-1]
-    losses.append(json.loads(line.split(" ", 1)[1]))
-  (seed0, seed1), (seed0_again,) = losses
-  assert np.isfinite([seed0, seed1, seed0_again]).all()
-  assert seed0 == seed0_again  # exactly, not approximately
+    line = [l for l in stdout.splitlines() if l.startswith("HISTORIES ")][-1]
+    histories.append(json.loads(line.split(" ", 1)[1]))
+  (seed0, seed0_in_process, seed1), (seed0_other_process,) = histories
+  assert seed0.count("\n") == 2  # header + 1 epoch
+  assert seed0 == seed0_in_process == seed0_other_process  # exactly
   assert seed0 != seed1
+  loss = [float(row["loss"]) for row in
+          csv.DictReader(io.StringIO(seed0))]
+  assert np.isfinite(loss).all()
 
 
 def _saved_run(model_dir: pathlib.Path, model: keras.Model, make_config):

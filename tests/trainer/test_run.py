@@ -3,8 +3,6 @@
 import csv
 import json
 import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -76,32 +74,3 @@ def test_trains_one_epoch_and_exports(make_config, model, target, precision,
   assert info["threshold"] == thresholds.DEFAULT_THRESHOLD
   assert info["threshold_source"] == export.NO_THRESHOLD_YET
   assert info["class_names"] == list(class_names)
-
-
-_TWICE_SCRIPT = """
-import sys
-from trainer import config as config_lib
-from trainer import train
-for model_dir in sys.argv[2:]:
-  config = config_lib.TrainConfig.from_json(sys.argv[1])
-  train.run(config_lib.TrainConfig(**{**config.to_dict(),
-                                      "model_dir": model_dir}))
-"""
-
-
-def test_deterministic_runs_repeat_exactly(make_config, tmp_path):
-  """Same seed + --deterministic: identical histories (in a subprocess,
-  since op determinism cannot be switched off in a process)."""
-  config = make_config(deterministic=True, precision="float32")
-  dirs = [str(tmp_path / "a"), str(tmp_path / "b")]
-  result = subprocess.run(
-      [sys.executable, "-c", _TWICE_SCRIPT, config.to_json(), *dirs],
-      cwd=helpers.REPO, env=helpers.subprocess_env(), capture_output=True,
-      text=True, timeout=300)
-  assert result.returncode == 0, result.stderr[-3000:]
-  histories = []
-  for model_dir in dirs:
-    with open(os.path.join(model_dir, "history.csv")) as f:
-      histories.append(f.read())
-  assert histories[0] == histories[1]
-  assert histories[0].count("\n") == 2  # header + 1 epoch
