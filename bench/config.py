@@ -114,6 +114,14 @@ class BenchConfig:
     return 1 if self.quick else 3
 
   @property
+  def memory_fractions(self) -> tuple[tuple[str, int], ...]:
+    """MEMORY_FRACTIONS measured: with --quick only the two the growth is
+    of."""
+    if self.quick:
+      return (MEMORY_FRACTIONS[0], MEMORY_FRACTIONS[-1])
+    return MEMORY_FRACTIONS
+
+  @property
   def memory_parallel(self) -> int:
     """Memory children run at once (peak RSS is per process either way)."""
     return 3 if self.quick else 1

@@ -15,7 +15,8 @@ imports TensorFlow, makes the dataset and iterates one epoch:
   pickle                     pickle.load -> from_tensor_slices -> shuffle
                              (2048) -> batch 32 -> prefetch.
 
-Growth = peak RSS on all / peak RSS on 1/16, per repeat.
+Growth = peak RSS on all / peak RSS on 1/16, per repeat. --quick measures
+1/16 and all only.
 """
 
 import concurrent.futures
@@ -96,7 +97,7 @@ def _prepare(config: config_lib.BenchConfig, work: str) -> dict:
   """Per fraction label: its data_dir, pickle folder and file count."""
   build_config = all_train_config()
   prepared = {}
-  for label, every in config_lib.MEMORY_FRACTIONS:
+  for label, every in config.memory_fractions:
     folder = os.path.join(work, _fraction_key(label))
     manual_dir = data.small_subset_manual_dir(
         config.shared_data, os.path.join(folder, "manual"), every=every,
@@ -126,7 +127,7 @@ def run(config: config_lib.BenchConfig) -> list[report.Row]:
   jobs = []
   for repeat in range(config.memory_repeats):
     for key, _, approach, cache, _ in _APPROACHES:
-      for label, _ in config_lib.MEMORY_FRACTIONS:
+      for label, _ in config.memory_fractions:
         raw = approach == "pipeline_raw"
         spec = {"approach": "pipeline" if raw else approach,
                 "batch_size": config.batch_size,
@@ -146,7 +147,7 @@ def run(config: config_lib.BenchConfig) -> list[report.Row]:
                  config_lib.MEMORY_FRACTIONS[-1][0])
   for key, *_ in _APPROACHES:
     peaks = {}
-    for label, _ in config_lib.MEMORY_FRACTIONS:
+    for label, _ in config.memory_fractions:
       runs = [results[key, label, r] for r in repeats]
       peaks[label] = [r["peak_rss_mb"] for r in runs]
       after_import = stats.Stat.of([r["rss_after_import_mb"] for r in runs])
@@ -157,5 +158,4 @@ def run(config: config_lib.BenchConfig) -> list[report.Row]:
           f"{config.memory_repeats} child processes")
     values[f"{key}_growth"] = (
         stats.paired_ratio(peaks[last], peaks[first]), "per-repeat ratio")
-  return [spec.measured(*values[spec.id.split("/", 1)[1]])
-          for spec in row_specs()]
+  return report.rows_of(row_specs(), values)

@@ -17,6 +17,8 @@ _OPERATORS = {">=": operator.ge, "<=": operator.le, ">": operator.gt}
 # Row statuses other than a measured value.
 MEASURED = "measured"
 NOT_RUN = "not run"
+# The note of a row that --quick leaves out (a covering few are measured).
+QUICK_NOTE = "not measured with --quick"
 NOT_IMPLEMENTED = "not implemented"
 FAILED = "failed"
 
@@ -95,6 +97,17 @@ class Spec:
     """The row without a value (not run, not implemented or failed)."""
     return Row(self.id, self.section, self.name, self.unit, None,
                self.target, note, status)
+
+
+def rows_of(specs: list[Spec], values: dict[str, tuple]) -> list[Row]:
+  """Each spec measured from values[its id after "section/"] = (Stat,
+  note), or not run with QUICK_NOTE where --quick left it out."""
+  rows = []
+  for spec in specs:
+    value = values.get(spec.id.split("/", 1)[1])
+    rows.append(spec.measured(*value) if value else
+                spec.missing(NOT_RUN, QUICK_NOTE))
+  return rows
 
 
 _HEADER = ("section", "measurement", "median", "min", "max", "unit", "target",

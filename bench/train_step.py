@@ -19,7 +19,8 @@ by:
 One Model.fit per combination: a few warm-up steps (tracing, first batches),
 then `repeats` timed windows of a few steps each (time between batch ends).
 A figure is the median over windows; a ratio pairs window i of two fits run
-back to back.
+back to back. With --quick only QUICK_FITS are fitted, and the other rows
+say so.
 """
 
 import dataclasses
@@ -36,6 +37,14 @@ PRECISIONS = ("float32", "mixed_bfloat16")
 INPUTS = ("pipeline", "raw", "raw_device", "constant")
 # The ratios between models and precisions are of these two inputs only.
 _COMPARED_INPUTS = ("pipeline", "constant")
+# --quick fits these only (each fit's tracing is most of its time): every
+# model, precision and input once, and one ratio of each kind.
+QUICK_FITS = (("blog_cnn", "float32", "constant"),
+              ("small_resnet", "float32", "constant"),
+              ("blog_cnn", "mixed_bfloat16", "constant"),
+              ("blog_cnn", "float32", "pipeline"),
+              ("blog_cnn", "float32", "raw"),
+              ("blog_cnn", "float32", "raw_device"))
 
 
 def _key(model: str, precision: str, source: str) -> str:
@@ -163,13 +172,14 @@ def run(config: config_lib.BenchConfig,
       "constant": lambda: tf.data.Dataset.from_tensors(
           (images, targets)).repeat(),
   }
+  fits = (QUICK_FITS if config.quick else
+          [(model, precision, source) for precision in PRECISIONS
+           for model in MODELS for source in INPUTS])
   rates = {}
-  for precision in PRECISIONS:
-    for model in MODELS:
-      for source in INPUTS:
-        rates[_key(model, precision, source)] = _measure(
-            model, precision, sources[source](), config,
-            device_config.augment if source == "raw_device" else None)
+  for model, precision, source in fits:
+    rates[_key(model, precision, source)] = _measure(
+        model, precision, sources[source](), config,
+        device_config.augment if source == "raw_device" else None)
 
   note = (f"{size}x{size}, batch {batch}; {config.repeats} windows of "
           f"{config.train_steps_per_window} steps after "
@@ -177,8 +187,8 @@ def run(config: config_lib.BenchConfig,
   values = {key: (stats.Stat.of(window_rates), note)
             for key, window_rates in rates.items()}
   for ratio_id, numerator, denominator, _, _ in _ratios():
-    values[ratio_id] = (
-        stats.paired_ratio(rates[numerator], rates[denominator]),
-        "per-window ratio, fits run back to back")
-  return [spec.measured(*values[spec.id.split("/", 1)[1]])
-          for spec in row_specs()]
+    if numerator in rates and denominator in rates:
+      values[ratio_id] = (
+          stats.paired_ratio(rates[numerator], rates[denominator]),
+          "per-window ratio, fits run back to back")
+  return report.rows_of(row_specs(), values)

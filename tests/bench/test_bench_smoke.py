@@ -1,8 +1,10 @@
 """`python -m bench.run --quick` end to end, so the benchmark cannot rot.
 
 Checks that the command succeeds, that the table has every row (measured,
-except the --quality section) and that the JSON parses. No timing is
-asserted: figures from a few images mean nothing.
+except the --quality section and what --quick leaves out of sections 3
+and 4)
+and that the JSON parses. No timing is asserted: figures from a few images
+mean nothing.
 """
 
 import json
@@ -14,6 +16,7 @@ import pytest
 
 from bench import report
 from bench import run as bench_run
+from bench import train_step
 from tests import conftest
 
 REPO = os.fspath(conftest.REPO)
@@ -44,15 +47,25 @@ def test_json_parses_and_has_every_row(quick_run):
   assert results["meta"]["mode"] == "quick"
 
 
-def test_sections_1_to_4_are_measured_and_quality_is_flagged(quick_run):
+def test_every_section_is_measured_and_what_quick_skips_is_flagged(quick_run):
   _, out_dir = quick_run
   with open(out_dir / "results.json", encoding="utf-8") as f:
     rows = json.load(f)["rows"]
+  fitted = set()
   for row in rows:
     if row["id"].startswith("quality/"):
       assert row["status"] == report.NOT_RUN, row
       assert "--quality" in row["note"], row
       continue
+    if row["note"] == report.QUICK_NOTE:
+      # --quick fits a covering few of section 4's combinations, and
+      # measures the memory of the two fractions the growth is of.
+      assert row["status"] == report.NOT_RUN, row
+      assert row["id"].startswith("train_step/") or (
+          row["id"].startswith("memory/") and "_1_4" in row["id"]), row
+      continue
+    if row["id"].startswith("train_step/"):
+      fitted.add(row["id"])
     assert row["status"] == report.MEASURED, row
     value = row["value"]
     assert value["min"] <= value["median"] <= value["max"], row
@@ -61,6 +74,15 @@ def test_sections_1_to_4_are_measured_and_quality_is_flagged(quick_run):
                                    and value["median"] == 0), row
     if row["target"] is not None:
       assert row["met"] in (True, False), row
+  expected = {f"train_step/{model}_{precision}_{source}"
+              for model, precision, source in train_step.QUICK_FITS}
+  assert expected <= fitted
+  # Every model, precision and input, and a ratio of each kind.
+  for part in (*train_step.MODELS, *train_step.PRECISIONS,
+               *train_step.INPUTS, "ratio_small_resnet_vs_blog_cnn",
+               "ratio_bf16_vs_f32", "ratio_pipeline_vs_constant",
+               "ratio_raw_vs_constant", "ratio_raw_device_vs_constant"):
+    assert any(part in row_id for row_id in fitted), part
 
 
 def test_markdown_and_printed_table_name_every_row(quick_run):

@@ -46,21 +46,41 @@ def _history(path):
     return list(csv.DictReader(f))
 
 
-@pytest.mark.parametrize("augment_on, placed", [
-    ("auto", "host"), ("device", "device")])
-def test_mirrored_two_cpus_splits_the_global_batch(make_config, augment_on,
-                                                   placed):
+# (augment_on, where run_info.json says the augmentation ran)
+_MIRRORED_VARIANTS = (("auto", "host"), ("device", "device"))
+
+
+@pytest.fixture(scope="module")
+def mirrored_runs(tiny_data_dir, tmp_path_factory):
+  """augment_on -> (config, summary), the variants trained side by side, each
+  in its own process (a second MirroredStrategy in one process fails its
+  collectives)."""
+  root = tmp_path_factory.mktemp("mirrored")
   # With augment_on="device", each replica's step augments its own half
   # (and Keras' first-batch build under the strategy sees plain images).
-  config = make_config(strategy="mirrored", per_replica_batch_size=8,
-                       epochs=2, model="small_resnet", augment_on=augment_on)
-  result = subprocess.run(
+  configs = {augment_on: helpers.tiny_config(
+      tiny_data_dir, root / augment_on, strategy="mirrored",
+      per_replica_batch_size=8, epochs=2, model="small_resnet",
+      augment_on=augment_on) for augment_on, _ in _MIRRORED_VARIANTS}
+  processes = {augment_on: subprocess.Popen(
       [sys.executable, "-c", _MIRRORED_SCRIPT, config.to_json()],
-      cwd=helpers.REPO, env=helpers.subprocess_env(), capture_output=True,
-      text=True, timeout=300)
-  assert result.returncode == 0, result.stderr[-3000:]
-  line = [l for l in result.stdout.splitlines() if l.startswith("RESULT ")]
-  summary = json.loads(line[-1][len("RESULT "):])
+      cwd=helpers.REPO, env=helpers.subprocess_env(), stdout=subprocess.PIPE,
+      stderr=subprocess.PIPE, text=True)
+               for augment_on, config in configs.items()}
+  runs = {}
+  for augment_on, process in processes.items():
+    stdout, stderr = process.communicate(timeout=300)
+    assert process.returncode == 0, stderr[-3000:]
+    line = [l for l in stdout.splitlines() if l.startswith("RESULT ")]
+    runs[augment_on] = (configs[augment_on],
+                        json.loads(line[-1][len("RESULT "):]))
+  return runs
+
+
+@pytest.mark.parametrize("augment_on, placed", _MIRRORED_VARIANTS)
+def test_mirrored_two_cpus_splits_the_global_batch(mirrored_runs, augment_on,
+                                                   placed):
+  config, summary = mirrored_runs[augment_on]
   assert summary["replicas"] == 2
   assert summary["per_replica_batches"] == [8, 8]  # global batch 16, split
   assert summary["epochs"] == [0, 1]
