@@ -3,7 +3,7 @@
   python -m bench.run             # sections 1-4, 6 and 7, about 8 + 12 + 1 minutes idle
   python -m bench.run --quality   # also section 5 (trains three models; long)
   python -m bench.run --quality --sections=quality --quality_models=small_resnet_type
-  python -m bench.run --quick     # a few images, one repeat: checks every row
+  python -m bench.run --quick     # a few images, one repeat: checks every section
 
 Prints the table and writes it as results.json and results.md to --out_dir
 (default bench/results/; with --quick a temporary folder). See bench/README.md
@@ -36,7 +36,9 @@ DEFAULT_OUT_DIR = os.path.join(REPO, "bench", "results")
 
 def define_flags() -> None:
   flags.DEFINE_boolean("quick", False, "A few images and one repeat: every "
-                       "row, no meaningful figure (for the smoke test).")
+                       "section, no meaningful figure (for the smoke test); "
+                       "sections 3 and 4 measure a covering few of their "
+                       "rows.")
   flags.DEFINE_boolean("quality", False, "Also run section 5: train and "
                        "evaluate small_resnet and blog_cnn, and small_resnet "
                        "on the pneumonia types (long).")
