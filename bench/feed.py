@@ -48,7 +48,7 @@ from bench import report
 from bench import stats
 
 SECTION = "8 feed"
-EPOCHS = ("epoch1", "epoch2")
+EPOCHS = inputs.EPOCHS
 UNIT = "examples/s per core"
 # (key, words, records, augment: None / "default" / "batch", augment_on)
 _PIPELINES = (
@@ -148,10 +148,7 @@ def _makers(config: config_lib.BenchConfig, small: data.SmallBuild,
   # pylint: enable=g-import-not-at-top
   data_dir = small.get_raw()
   paths = small.train_files()
-  data.warm_page_cache(paths)
-  directory = data.link_tree(paths, os.path.join(work, "jpegs"))
-  pickle_dir = baselines.blog_prepare(paths, data.IMAGE_SIZE,
-                                      os.path.join(work, "pickle"))
+  directory, pickle_dir = inputs.baseline_files(paths, work)
   datasets = {"jpeg": small.dataset, "raw": small.raw_dataset}
 
   def pipeline(records, augment, augment_on):
@@ -251,19 +248,10 @@ def run(config: config_lib.BenchConfig,
 
   cores = cpus.available_cpus()
   work = os.path.join(config.work_dir, "feed")
-  makers = _makers(config, small, work)
-  for make in makers.values():  # untimed warm-up: tracing, first reads
-    for _ in make().take(2):
-      pass
-  rates = {(key, epoch): [] for key in makers for epoch in EPOCHS}
-  counts = {}
-  keys = list(makers)
-  for repeat in range(config.repeats):
-    shift = repeat % len(keys)
-    for key in keys[shift:] + keys[:shift]:
-      first, second, counts[key] = inputs.two_epochs(makers[key])
-      rates[key, "epoch1"].append(first / cores)
-      rates[key, "epoch2"].append(second / cores)
+  rates, counts = inputs.time_contenders(_makers(config, small, work),
+                                         config.repeats)
+  rates = {key: [rate / cores for rate in values]
+           for key, values in rates.items()}
   shutil.rmtree(work, ignore_errors=True)
   kernels = {key: [rate / cores for rate in values]
              for key, values in _kernel_rates(config).items()}

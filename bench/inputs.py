@@ -140,6 +140,16 @@ def _originals(config: config_lib.BenchConfig) -> tuple[str, str, list[str]]:
           data.split_files(builder, "train", manual_dir))
 
 
+def baseline_files(paths: list[str], work: str) -> tuple[str, str]:
+  """(folder tree for the directory loader, the blog's pickle folder) of
+  `paths`, made under `work`, the files' pages warmed in the page cache."""
+  data.warm_page_cache(paths)
+  directory = data.link_tree(paths, os.path.join(work, "jpegs"))
+  pickle_dir = baselines.blog_prepare(paths, data.IMAGE_SIZE,
+                                      os.path.join(work, "pickle"))
+  return directory, pickle_dir
+
+
 def _measure(config: config_lib.BenchConfig, dataset: str, data_dir: str,
              paths: list[str], work: str, repeats: int):
   """{(contender, epoch): [examples/s per repeat]}, {contender: count}."""
@@ -148,10 +158,7 @@ def _measure(config: config_lib.BenchConfig, dataset: str, data_dir: str,
   from pipeline import input as input_lib
   # pylint: enable=g-import-not-at-top
 
-  data.warm_page_cache(paths)
-  directory = data.link_tree(paths, os.path.join(work, "jpegs"))
-  pickle_dir = baselines.blog_prepare(paths, data.IMAGE_SIZE,
-                                      os.path.join(work, "pickle"))
+  directory, pickle_dir = baseline_files(paths, work)
   shuffle_buffer = input_lib.InputConfig().shuffle_buffer
 
   def pipeline(augment, cache):
@@ -170,6 +177,14 @@ def _measure(config: config_lib.BenchConfig, dataset: str, data_dir: str,
   makers["pickle"] = lambda: baselines.pickle_dataset(
       pickle_dir, config.batch_size, shuffle_buffer)
 
+  rates, counts = time_contenders(makers, repeats)
+  shutil.rmtree(work, ignore_errors=True)
+  return rates, counts
+
+
+def time_contenders(makers: dict, repeats: int):
+  """{(contender, epoch): [examples/s per repeat]}, {contender: count} of
+  `two_epochs` of each maker, every contender back to back in each repeat."""
   # Untimed warm-up: imports, graph tracing and file reads of every kind.
   for make in makers.values():
     _drain(make().take(2))
@@ -183,7 +198,6 @@ def _measure(config: config_lib.BenchConfig, dataset: str, data_dir: str,
       first, second, counts[key] = two_epochs(makers[key])
       rates[key, "epoch1"].append(first)
       rates[key, "epoch2"].append(second)
-  shutil.rmtree(work, ignore_errors=True)
   return rates, counts
 
 

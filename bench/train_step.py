@@ -74,8 +74,7 @@ def _ratios():
     for model in MODELS:
       for precision in PRECISIONS:
         ratios.append((
-            ("ratio_pipeline_vs_constant_" if source == "pipeline" else
-             f"ratio_{source}_vs_constant_") + f"{model}_{precision}",
+            f"ratio_{source}_vs_constant_{model}_{precision}",
             _key(model, precision, source),
             _key(model, precision, "constant"),
             f"{source} / constant input, {model}, {precision}",

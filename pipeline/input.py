@@ -270,7 +270,7 @@ def _shuffled(dataset: tf.data.Dataset, buffer_size: int,
 
 def raw_batch_parser(builder: tfds.core.DatasetBuilder, target: str):
   """A batch of serialized raw-pixel records -> (uint8 images (B, *shape),
-  int64 targets (B,)); None where the image is encoded (JPEG, PNG).
+  int64 targets (B,)), for a build whose image is a raw Tensor feature.
 
   Raw pixels need no decoder, only a reshape, and the two features are parsed
   with one parse_example per batch: per-example parsing (TFDS's reader) held
@@ -278,7 +278,8 @@ def raw_batch_parser(builder: tfds.core.DatasetBuilder, target: str):
   """
   feature = builder.info.features["image"]
   if not isinstance(feature, tfds.features.Tensor):
-    return None
+    raise ValueError(f"{builder.info.full_name} stores encoded images "
+                     f"({type(feature).__name__}), not raw pixels")
   shape = [-1, *feature.shape]
   serialized = builder.info.features.get_serialized_info()
   spec = {name: tf.io.FixedLenFeature(serialized[name].shape,
@@ -296,8 +297,6 @@ def raw_batch_parser(builder: tfds.core.DatasetBuilder, target: str):
 def _batch_decode_fn(builder: tfds.core.DatasetBuilder, config: InputConfig):
   """raw_batch_parser, then the model's input and int32 targets."""
   parse = raw_batch_parser(builder, config.target)
-  if parse is None:
-    return None
 
   def decode(records):
     images, targets = parse(records)
@@ -355,16 +354,16 @@ def _decoded_pass(builder, split, read_context, decode, config: InputConfig,
     return _shuffled(cached, config.shuffle_buffer,
                      _epoch_seed(seeds.shuffle, epoch)), None
   files_seed = _epoch_seed(seeds.files, epoch)
-  if _reads_serialized(builder):
-    dataset = _shuffled(_serialized_records(builder, split, read_context,
-                                            files_seed),
-                        config.shuffle_buffer,
-                        _epoch_seed(seeds.shuffle, epoch))
-    return dataset, _batch_decode_fn(builder, config)
-  dataset = _read(builder, split, read_context, ("image", config.target),
-                  True, files_seed)
+  serialized = _reads_serialized(builder)
+  if serialized:
+    dataset = _serialized_records(builder, split, read_context, files_seed)
+  else:
+    dataset = _read(builder, split, read_context, ("image", config.target),
+                    True, files_seed)
   dataset = _shuffled(dataset, config.shuffle_buffer,
                       _epoch_seed(seeds.shuffle, epoch))
+  if serialized:
+    return dataset, _batch_decode_fn(builder, config)
   return dataset.map(decode, num_parallel_calls=_parallelism(config)), None
 
 
@@ -374,8 +373,9 @@ def _augmented_batches(dataset: tf.data.Dataset, config: InputConfig,
   """Batches, then augments each batch with one seed per example.
 
   Seeds are paired with examples before batching, so an example's changes do
-  not depend on the batch size, nor on where they are made (config.augment_on); each transform kernel then runs once per
-  batch instead of once per image (about 5% faster on a 2-CPU machine: the
+  not depend on the batch size, nor on where they are made
+  (config.augment_on); each transform kernel then runs once per batch
+  instead of once per image (about 5% faster on a 2-CPU machine: the
   kernel's per-pixel work dominates either way).
   """
   augment_config = config.augment

@@ -61,6 +61,7 @@ class Graph:
                base_dir: str, geometry: per_file.Geometry,
                settings: plan_lib.Settings, report_dir: str):
     self._arguments = (records, base_dir, geometry, settings, report_dir)
+    self._geometry = geometry
     self._outputs = {}
 
   def examples(self, split: str):
@@ -72,7 +73,7 @@ class Graph:
       encoded, plan = self._shared(pbegin.pipeline)
       return encoded | f"Examples_{split}" >> beam.FlatMap(
           _examples_of, beam.pvalue.AsSingleton(plan), split,
-          self._arguments[2])
+          self._geometry)
 
     return split_examples()  # pylint: disable=no-value-for-parameter
 

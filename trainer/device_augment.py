@@ -12,7 +12,7 @@ exported SavedModel are the plain model.
 The default ("auto") puts it on the device when the replicas are GPUs or a
 TPU, and on the host otherwise: on a CPU the "device" is the cores tf.data
 already uses, and in the step the augmentation waits for the step instead
-of overlapping with it (bench section 2: host vs device augmentation).
+of overlapping with it (bench section 8: host vs device augmentation).
 """
 
 import types

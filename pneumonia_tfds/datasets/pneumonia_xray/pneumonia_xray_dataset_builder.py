@@ -125,8 +125,8 @@ class PneumoniaXrayConfig(tfds.core.BuilderConfig):
     smaller than raw pixels at 204 px: the choice where bytes cost most (a
     bucket read over the network, a small disk). Raw pixels cost no decode,
     which is what bounds the JPEG pipeline on a few host cores: the choice
-    for feeding an accelerator from local SSD or the page cache (README,
-    "Record formats").
+    for feeding an accelerator from local SSD or the page cache (BUILD.md,
+    "Raw or JPEG records").
     """
     if self.image_encoding is not None:
       return self.image_encoding
